@@ -1,0 +1,443 @@
+"""`edge bench`: end of speech -> first translated sound, per stage, against a naive cascade.
+
+Each configuration runs in its own process (so peak RSS is its own):
+
+* the recording is fed paced in real time, like a microphone;
+* the true end of each utterance is known from the input (clean recordings with silence
+  between sentences), and latency is measured from it to the first output sample;
+* the same utterances go through a naive sequential cascade with the same models (wait for
+  the end of the utterance, ASR, MT of the whole text, synthesize everything, then play).
+
+The cascade configurations use a random-weight CTranslate2 model of the real architecture
+for MT, decoding exactly as many tokens as the source sentence has, and speak the source
+sentence: the timing is real, the words are a stand-in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .asr.base import SAMPLE_RATE
+from .audio import read_audio, resample
+from .errors import EdgeError
+
+CONFIGS = ("cascade-opus", "cascade-nllb", "direct")
+BENCH_SENTENCES = [
+    "The train to the airport leaves at nine.",
+    "Please show me the way to the museum.",
+    "I would like a cup of coffee with milk.",
+    "How much does this ticket cost?",
+    "My phone battery is almost empty.",
+    "Thank you very much for your help.",
+]
+PAUSE_S = 1.2
+
+
+class FixedLengthStandIn:
+    """Real CTranslate2 decoding of a random-weight model; returns the source sentences.
+
+    Output length is forced to the source token count, so the decode costs what a real
+    translation of that sentence would.
+    """
+
+    def __init__(self, mt: Any) -> None:
+        self._mt = mt
+        self.languages = mt.languages
+        self.decoded_tokens = 0
+        self.decode_seconds = 0.0
+
+    def supports(self, source: str, target: str) -> bool:
+        return bool(self._mt.supports(source, target))
+
+    def translate(self, sentences: list[str], source: str, target: str) -> list[str]:
+        lengths = [self._mt.count_tokens(s, source) for s in sentences]
+        t0 = time.perf_counter()
+        self._mt.translate(sentences, source, target, decode_lengths=lengths)
+        self.decode_seconds += time.perf_counter() - t0
+        self.decoded_tokens += sum(lengths)
+        return list(sentences)
+
+
+@dataclass
+class Utterance:
+    start_s: float
+    end_s: float  # true end of speech in the input
+
+
+@dataclass
+class ConfigResult:
+    config: str
+    models: dict[str, str]
+    utterances: int
+    latency_ms: list[float]
+    naive_latency_ms: list[float]
+    stage_ms: dict[str, float]
+    real_time_factor: dict[str, float]
+    peak_rss_mb: float
+    mt_tokens_per_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latency_ms) if self.latency_ms else float("nan")
+
+    @property
+    def p95(self) -> float:
+        return _percentile(self.latency_ms, 95)
+
+    @property
+    def naive_p50(self) -> float:
+        return statistics.median(self.naive_latency_ms) if self.naive_latency_ms else float("nan")
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def speech_spans(
+    audio: np.ndarray, min_gap_s: float = 0.25, floor_db: float = -45.0
+) -> list[Utterance]:
+    """Spans of sound separated by at least ``min_gap_s`` of (near) digital silence."""
+    frame = 160
+    frames = len(audio) // frame
+    rms = np.sqrt(np.mean(audio[: frames * frame].reshape(frames, frame) ** 2, axis=1) + 1e-12)
+    loud = 20 * np.log10(rms) > floor_db
+    spans: list[Utterance] = []
+    gap = int(min_gap_s * SAMPLE_RATE / frame)
+    start = None
+    last = -gap - 1
+    for i, is_loud in enumerate(loud):
+        if not is_loud:
+            continue
+        if start is None:
+            start = i
+        elif i - last > gap:
+            spans.append(Utterance(start * frame / SAMPLE_RATE, (last + 1) * frame / SAMPLE_RATE))
+            start = i
+        last = i
+    if start is not None:
+        spans.append(Utterance(start * frame / SAMPLE_RATE, (last + 1) * frame / SAMPLE_RATE))
+    return spans
+
+
+def _with_pauses(
+    audio: np.ndarray, spans: list[Utterance], pause_s: float
+) -> tuple[np.ndarray, list[Utterance]]:
+    """Re-space utterances with ``pause_s`` of silence so every one is its own utterance."""
+    pieces = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
+    out: list[Utterance] = []
+    position = len(pieces[0])
+    for span in spans:
+        piece = audio[int(span.start_s * SAMPLE_RATE) : int(span.end_s * SAMPLE_RATE)]
+        out.append(Utterance(position / SAMPLE_RATE, (position + len(piece)) / SAMPLE_RATE))
+        pieces += [piece, np.zeros(int(pause_s * SAMPLE_RATE), np.float32)]
+        position += len(piece) + int(pause_s * SAMPLE_RATE)
+    return np.concatenate(pieces), out
+
+
+def english_recording(voice: Any) -> tuple[np.ndarray, list[Utterance]]:
+    pieces = [np.concatenate(list(voice.synthesize(text))) for text in BENCH_SENTENCES]
+    audio = np.concatenate([resample(p, voice.sample_rate, SAMPLE_RATE) for p in pieces])
+    spans: list[Utterance] = []
+    position = 0
+    for piece in pieces:
+        samples = len(resample(piece, voice.sample_rate, SAMPLE_RATE))
+        sub = speech_spans(audio[position : position + samples], min_gap_s=10.0)
+        spans.append(
+            Utterance(
+                (position / SAMPLE_RATE) + sub[0].start_s, (position / SAMPLE_RATE) + sub[-1].end_s
+            )
+        )
+        position += samples
+    return _with_pauses(audio, spans, PAUSE_S)
+
+
+def sample_recording(path: Path) -> tuple[np.ndarray, list[Utterance]]:
+    audio = read_audio(path)
+    return _with_pauses(audio, speech_spans(audio), PAUSE_S)
+
+
+# --- one configuration, in this process -------------------------------------------------
+
+
+def _models(models_dir: str | None) -> dict[str, Path]:
+    from .models import ModelStore
+
+    store = ModelStore(Path(models_dir) if models_dir else None)
+    wanted = {
+        "asr": "moonshine-tiny-en",
+        "tts": "piper-en_US-joe-medium",
+        "direct": "whisper-base-ct2",
+    }
+    return {role: store.get(model_id).path for role, model_id in wanted.items()}
+
+
+def _synthetic_mt(kind: str, cache: Path) -> Path:
+    from .synthetic.ct2_transformer import NLLB_600M, OPUS_MT, build_nllb_like
+
+    preset = {"cascade-opus": OPUS_MT, "cascade-nllb": NLLB_600M}[kind]
+    out = cache / kind
+    if not (out / "model.bin").is_file():
+        build_nllb_like(out, languages=("eng_Latn", "spa_Latn", "deu_Latn"), **preset)
+    return out
+
+
+def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -> ConfigResult:
+    from .engine import AudioBlock, Engine, EngineConfig, Stages
+    from .events import AudioOut, Metrics, SpeechEnded
+    from .translator import RuntimeOptions, load_mt, load_recognizer, load_voice
+    from .vad import VadConfig, VadSegmenter
+
+    paths = _models(models_dir)
+    options = RuntimeOptions(asr_threads=threads, mt_threads=threads)
+    voice = load_voice(paths["tts"], options)
+    stages = Stages(tts=voice)
+    notes: list[str] = []
+    standin: FixedLengthStandIn | None = None
+    if config == "direct":
+        direct = load_recognizer(paths["direct"], options, task="translate")
+        stages.direct = direct  # type: ignore[assignment]
+        audio, truth = sample_recording(_sample("es_station.flac"))
+        source, target = "spa_Latn", "eng_Latn"
+        model_names = {"direct": "whisper-base-ct2 (int8)", "tts": "piper en_US-joe-medium"}
+    else:
+        asr = load_recognizer(paths["asr"], options)
+        stages.segment_asr = asr  # type: ignore[assignment]
+        mt_dir = _synthetic_mt(config, cache)
+        standin = FixedLengthStandIn(load_mt(mt_dir, options))
+        stages.mt = standin
+        audio, truth = english_recording(voice)
+        source, target = "eng_Latn", "spa_Latn"
+        size = "NLLB-200-distilled-600M-sized" if config == "cascade-nllb" else "OPUS-MT-sized"
+        model_names = {
+            "asr": "moonshine-tiny-en (sherpa-onnx)",
+            "mt": f"random-weight {size} CTranslate2 int8, output length = source tokens",
+            "tts": "piper en_US-joe-medium",
+        }
+        notes.append("MT words are a stand-in: the source sentence is spoken; the decode is real")
+
+    vad = VadConfig()
+    # Warm-up: first calls of each runtime allocate; a device does this once at boot.
+    _warm(stages, audio[: int((truth[0].end_s + 0.5) * SAMPLE_RATE)], source, target)
+
+    engine = Engine(stages, EngineConfig(source=source, target=target, vad=vad))
+    block = int(0.032 * SAMPLE_RATE)
+    start = [0.0]
+
+    def paced():  # noqa: ANN202
+        start[0] = time.perf_counter()
+        for offset in range(0, len(audio), block):
+            due = start[0] + (offset + block) / SAMPLE_RATE
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            yield AudioBlock(audio[offset : offset + block], time.perf_counter())
+
+    first_audio: dict[int, float] = {}
+    ends: dict[int, float] = {}
+    metrics: Metrics | None = None
+    for event in engine.run(paced()):
+        now = time.perf_counter()
+        if isinstance(event, AudioOut) and event.utterance_id not in first_audio:
+            first_audio[event.utterance_id] = now
+        elif isinstance(event, SpeechEnded):
+            ends[event.utterance_id] = event.end_s
+        elif isinstance(event, Metrics):
+            metrics = event
+    assert metrics is not None
+    latencies = []
+    for uid, wall in sorted(first_audio.items()):
+        true_end = min(truth, key=lambda u: abs(u.end_s - ends.get(uid, -1))).end_s
+        latencies.append((wall - (start[0] + true_end)) * 1000)
+    if len(first_audio) != len(truth):
+        notes.append(f"{len(first_audio)} utterances spoken for {len(truth)} in the input")
+
+    naive = _naive(stages, audio, truth, source, target, VadSegmenter(vad))
+    return ConfigResult(
+        config=config,
+        models=model_names,
+        utterances=len(truth),
+        latency_ms=[round(x, 1) for x in latencies],
+        naive_latency_ms=[round(x, 1) for x in naive],
+        stage_ms=metrics.stage_ms,
+        real_time_factor=metrics.real_time_factor,
+        peak_rss_mb=round(_peak_rss_mb(), 1),
+        mt_tokens_per_s=round(standin.decoded_tokens / standin.decode_seconds, 1)
+        if standin and standin.decode_seconds
+        else None,
+        notes=notes,
+    )
+
+
+def _sample(name: str) -> Path:
+    path = Path(__file__).resolve().parent.parent / "samples" / name
+    if not path.is_file():
+        raise EdgeError(
+            f"benchmark sample missing: {path}", "run the benchmark from a source checkout"
+        )
+    return path
+
+
+def _warm(stages: Any, audio: np.ndarray, source: str, target: str) -> None:
+    if stages.direct is not None:
+        stages.direct.recognize(audio, source)
+    if stages.segment_asr is not None:
+        stages.segment_asr.recognize(audio, source)
+    if stages.mt is not None:
+        stages.mt.translate(["Hello there, how are you?"], source, target)
+    if stages.tts is not None:
+        list(stages.tts.synthesize("Hello there."))
+
+
+def _naive(
+    stages: Any, audio: np.ndarray, truth: list[Utterance], source: str, target: str, vad: Any
+) -> list[float]:
+    """Sequential cascade: end of utterance -> ASR -> MT (all text) -> TTS (all) -> play."""
+    from .text import split_sentences
+
+    latencies = []
+    block = 512
+    for offset in range(0, len(audio), block):
+        for update in vad.accept(audio[offset : offset + block]):
+            if update.ended is None:
+                continue
+            confirmed_s = (offset + block) / SAMPLE_RATE
+            true_end = min(truth, key=lambda u: abs(u.end_s - update.ended.end_s)).end_s
+            t0 = time.perf_counter()
+            if stages.direct is not None:
+                text = stages.direct.recognize(update.ended.audio, source).text
+                translated = text
+            else:
+                text = stages.segment_asr.recognize(update.ended.audio, source).text
+                translated = " ".join(stages.mt.translate(split_sentences(text), source, target))
+            for _chunk in stages.tts.synthesize(translated):
+                pass
+            processing = time.perf_counter() - t0
+            latencies.append((confirmed_s - true_end + processing) * 1000)
+    return latencies
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+
+def machine_description() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def markdown_table(results: list[ConfigResult]) -> str:
+    rows = [
+        "| configuration | utterances | p50 end of speech -> first audio | p95 | naive cascade p50 | speed-up | peak RSS | ASR RTF | TTS RTF | MT tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        speedup = r.naive_p50 / r.p50 if r.p50 > 0 else float("nan")
+        rows.append(
+            f"| {r.config} | {len(r.latency_ms)}/{r.utterances} | {r.p50:.0f} ms | {r.p95:.0f} ms | "
+            f"{r.naive_p50:.0f} ms | {speedup:.1f}x | {r.peak_rss_mb:.0f} MB | "
+            f"{r.real_time_factor.get('asr', float('nan')):.3f} | {r.real_time_factor.get('tts', float('nan')):.3f} | "
+            f"{r.mt_tokens_per_s if r.mt_tokens_per_s is not None else '-'} |"
+        )
+    return "\n".join(rows)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    configs = list(CONFIGS) if args.config == "all" else [args.config]
+    cache = Path(args.cache or Path(tempfile.gettempdir()) / "edge-bench")
+    cache.mkdir(parents=True, exist_ok=True)
+    results = []
+    for config in configs:
+        print(f"running {config} ...", file=sys.stderr, flush=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "edge.bench",
+            config,
+            "--threads",
+            str(args.threads),
+            "--cache",
+            str(cache),
+        ]
+        if args.models_dir:
+            cmd += ["--models-dir", args.models_dir]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise EdgeError(
+                f"benchmark {config} failed: {proc.stderr.strip().splitlines()[-1:]}", "run with -v"
+            )
+        results.append(ConfigResult(**json.loads(proc.stdout.strip().splitlines()[-1])))
+    report = {
+        "machine": machine_description(),
+        "threads": args.threads,
+        "results": [
+            asdict(r) | {"p50_ms": r.p50, "p95_ms": r.p95, "naive_p50_ms": r.naive_p50}
+            for r in results
+        ],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"machine: {report['machine']}, threads per stage: {args.threads}")
+        print(markdown_table(results))
+        for r in results:
+            for note in r.notes:
+                print(f"note ({r.config}): {note}")
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def add_bench_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="measure end-of-speech -> first-audio latency and resources"
+    )
+    parser.add_argument("--config", choices=(*CONFIGS, "all"), default="all")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models-dir", metavar="DIR")
+    parser.add_argument("--cache", metavar="DIR", help="where the synthetic MT models are built")
+    parser.add_argument("--output", metavar="FILE.json")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=cmd_bench)
+
+
+def _worker(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edge.bench")
+    parser.add_argument("config", choices=CONFIGS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models-dir")
+    parser.add_argument("--cache", required=True)
+    args = parser.parse_args(argv)
+    result = run_config(args.config, args.models_dir, args.threads, Path(args.cache))
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))

@@ -1,0 +1,245 @@
+"""The `edge` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from . import __version__
+from .errors import EdgeError
+
+log = logging.getLogger("edge")
+
+EXIT_INTERRUPTED = 130
+
+
+def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) -> None:
+    group = parser.add_argument_group("models (default: chosen from the installed models)")
+    group.add_argument("--asr", metavar="DIR", help="speech recognition model directory")
+    if translation:
+        group.add_argument("--mt", metavar="DIR", help="translation model directory")
+        group.add_argument("--tts", metavar="DIR", help="Piper voice directory or .onnx file")
+        group.add_argument(
+            "--direct",
+            metavar="DIR",
+            help="multilingual Whisper model translating speech straight to English (skips MT)",
+        )
+        group.add_argument(
+            "--prefer",
+            choices=("auto", "cascade", "direct"),
+            default="auto",
+            help="for X->English: cascade (ASR+MT) or direct speech translation (default: auto)",
+        )
+    group.add_argument(
+        "--models-dir", metavar="DIR", help="installed models (default: $EDGE_MODELS_DIR)"
+    )
+    run = parser.add_argument_group("runtime")
+    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    run.add_argument("--threads", type=int, default=2, help="threads per stage (default: 2)")
+    run.add_argument(
+        "--beam-size", type=int, default=1, help="beam size for Whisper and MT (default: 1)"
+    )
+    vad = parser.add_argument_group("voice activity detection")
+    vad.add_argument("--vad-threshold", type=float, default=0.5)
+    vad.add_argument(
+        "--min-speech", type=float, default=0.25, metavar="S", help="ignore shorter bursts"
+    )
+    vad.add_argument(
+        "--min-silence", type=float, default=0.35, metavar="S", help="hangover ending an utterance"
+    )
+    vad.add_argument("--speech-pad", type=float, default=0.1, metavar="S")
+    vad.add_argument(
+        "--max-segment", type=float, default=20.0, metavar="S", help="split longer speech"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+
+
+def _load(args: argparse.Namespace, source: str, target: str | None):  # noqa: ANN202
+    from .translator import RuntimeOptions, SpeechTranslator
+    from .vad import VadConfig
+
+    options = RuntimeOptions(
+        device=args.device,
+        asr_threads=args.threads,
+        mt_threads=args.threads,
+        beam_size=args.beam_size,
+    )
+    vad = VadConfig(
+        threshold=args.vad_threshold,
+        min_speech_s=args.min_speech,
+        min_silence_s=args.min_silence,
+        speech_pad_s=args.speech_pad,
+        max_segment_s=args.max_segment,
+    )
+    return SpeechTranslator.load(
+        source,
+        target,
+        asr=args.asr,
+        mt=getattr(args, "mt", None),
+        tts=getattr(args, "tts", None),
+        direct=getattr(args, "direct", None),
+        options=options,
+        vad=vad,
+        models_dir=args.models_dir,
+        prefer=getattr(args, "prefer", "auto"),
+    )
+
+
+def _printer(as_json: bool) -> Callable[[object], None]:
+    from .events import AudioOut, Event, Metrics, Transcript, Translation
+
+    def show(event: object) -> None:
+        assert isinstance(event, Event)
+        if as_json:
+            if not isinstance(event, AudioOut):
+                print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
+        elif isinstance(event, Transcript):
+            print(
+                f"[{event.start_s:7.2f} - {event.end_s:7.2f}] {event.lang}: {event.text}",
+                flush=True,
+            )
+        elif isinstance(event, Translation):
+            print(f"{'':21}-> {event.lang}: {event.text}", flush=True)
+        elif isinstance(event, Metrics):
+            latencies = event.end_of_speech_to_first_audio_ms
+            rtf = ", ".join(f"{k} {v:.3f}" for k, v in event.real_time_factor.items())
+            print(
+                f"{event.utterances} utterances, {event.audio_s:.1f} s of audio in {event.wall_s:.1f} s"
+                f" (real-time factor: {rtf})",
+                file=sys.stderr,
+            )
+            if latencies:
+                print(
+                    f"end of speech -> first audio: median {sorted(latencies)[len(latencies) // 2]:.0f} ms",
+                    file=sys.stderr,
+                )
+
+    return show
+
+
+def _check_paths(source: str, output: str | None = None) -> None:
+    """Fail on a bad input or output path before spending seconds loading models."""
+    from pathlib import Path
+
+    from .audio import audio_duration
+    from .errors import InputError
+
+    audio_duration(source)
+    if output is not None:
+        directory = Path(output).resolve().parent
+        if not directory.is_dir():
+            raise InputError(f"output directory does not exist: {directory}", "create it first")
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .languages import to_flores
+
+    to_flores(args.source), to_flores(args.target)
+    _check_paths(args.input, args.output)
+    translator = _load(args, args.source, args.target)
+    if translator.stages.tts is None and args.output:
+        raise EdgeError(
+            f"no voice for {translator.target} is installed, so no audio can be written",
+            "pull one (edge models list) or pass --tts DIR; or omit -o for text only",
+        )
+    result = translator.translate_file(
+        args.input, args.output, sample_rate=args.sample_rate, on_event=_printer(args.json)
+    )
+    if args.output and not args.json:
+        print(
+            f"wrote {result.audio_seconds_written:.1f} s of speech to {args.output}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    _check_paths(args.input)
+    translator = _load(args, args.lang, None)
+    translator.translate_file(args.input, None, on_event=_printer(args.json))
+    return 0
+
+
+def cmd_languages(args: argparse.Namespace) -> int:
+    from .languages import FLORES200_CODES, language_name, to_iso639_1
+
+    for code in FLORES200_CODES:
+        short = to_iso639_1(code) or ""
+        print(f"{code:10} {short:3} {language_name(code)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge",
+        description="Offline speech-to-speech translation: speech in one language, speech out in another.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    translate = sub.add_parser(
+        "translate", help="translate a recording into speech in another language"
+    )
+    translate.add_argument("input", help="WAV, FLAC or OGG file, any rate and channel count")
+    translate.add_argument(
+        "--from", dest="source", required=True, metavar="LANG", help="spoken language"
+    )
+    translate.add_argument(
+        "--to", dest="target", required=True, metavar="LANG", help="output language"
+    )
+    translate.add_argument(
+        "-o", "--output", metavar="OUT.wav", help="write the translated speech here"
+    )
+    translate.add_argument(
+        "--sample-rate", type=int, metavar="HZ", help="output rate (default: the voice's)"
+    )
+    _add_model_options(translate, translation=True)
+    translate.set_defaults(handler=cmd_translate)
+
+    transcribe = sub.add_parser("transcribe", help="speech to text only (dictation)")
+    transcribe.add_argument("input", help="WAV, FLAC or OGG file")
+    transcribe.add_argument("--lang", required=True, metavar="LANG", help="spoken language")
+    _add_model_options(transcribe, translation=False)
+    transcribe.set_defaults(handler=cmd_transcribe)
+
+    languages = sub.add_parser("languages", help="list language codes (FLORES-200 and ISO 639-1)")
+    languages.set_defaults(handler=cmd_languages)
+
+    from .bench import add_bench_parser
+    from .cli_models import add_models_parser
+
+    add_models_parser(sub)
+    add_bench_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except EdgeError as exc:
+        if args.verbose >= 2:
+            log.exception("details")
+        print(f"edge: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edge: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

