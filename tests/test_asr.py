@@ -10,7 +10,13 @@ from edge.errors import LanguageError, ModelError
 BECKETT = "ever tried ever failed no matter try again fail again fail better"
 
 
-CONTRACTIONS = {"where's": "where is", "it's": "it is", "what's": "what is", "i'm": "i am", "that's": "that is"}
+CONTRACTIONS = {
+    "where's": "where is",
+    "it's": "it is",
+    "what's": "what is",
+    "i'm": "i am",
+    "that's": "that is",
+}
 
 
 def normalized(text: str) -> str:

@@ -103,3 +103,38 @@ def test_atomic_writer_resamples_and_commits(tmp_path: Path) -> None:
     assert rate == 16000
     assert abs(len(audio) - 24000) <= 2
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]
+
+
+def _wav_bytes(channels: int, rate: int, data: bytes, declared_size: int | None = None) -> bytes:
+    import struct
+
+    block = channels * 2
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, channels, rate, rate * block, block, 16)
+    size = len(data) if declared_size is None else declared_size
+    body = b"WAVE" + fmt + struct.pack("<4sI", b"data", size) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_zero_channel_header_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "zero.wav"
+    path.write_bytes(_wav_bytes(0, 16000, b"\0" * 3200))
+    with pytest.raises(InputError, match="[Cc]hannel"):
+        read_audio(path)
+
+
+def test_header_claiming_more_data_than_present_reads_what_is_there(tmp_path: Path) -> None:
+    path = tmp_path / "lying.wav"
+    path.write_bytes(_wav_bytes(1, 16000, b"\0" * 3200, declared_size=0xFFFFFFF0))
+    assert len(read_audio(path)) == 1600
+
+
+def test_too_long_input_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge.audio
+
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros(16000 * 3, np.float32), 16000)
+    monkeypatch.setattr(edge.audio, "MAX_INPUT_SECONDS", 2)
+    with pytest.raises(InputError, match="split the file"):
+        audio_duration(path)
