@@ -37,7 +37,7 @@ def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) ->
         "--models-dir", metavar="DIR", help="installed models (default: $EDGE_MODELS_DIR)"
     )
     run = parser.add_argument_group("runtime")
-    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     run.add_argument("--threads", type=int, default=2, help="threads per stage (default: 2)")
     run.add_argument(
         "--beam-size", type=int, default=1, help="beam size for Whisper and MT (default: 1)"
@@ -212,9 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     languages.set_defaults(handler=cmd_languages)
 
     from .bench import add_bench_parser
+    from .cli_bridge import add_bridge_parser
+    from .cli_doctor import add_doctor_parser
+    from .cli_live import add_live_parser
     from .cli_models import add_models_parser
 
     add_models_parser(sub)
+    add_live_parser(sub)
+    add_doctor_parser(sub)
+    add_bridge_parser(sub)
     add_bench_parser(sub)
     return parser
 

@@ -12,6 +12,12 @@ iterates. Sentences are handed to MT one by one as soon as the transcript is fin
 the VAD reports a pause the open segment is decoded, translated and synthesized
 speculatively, and the result is released the moment the hangover confirms the end of the
 utterance (or thrown away if speech resumes).
+
+Live mode (``edge.live``) adds three things: ``PushToTalk`` items in the audio stream cut
+utterances at a key's press and release instead of the VAD (``segmentation="ptt"``);
+``cancel_output`` drops the speech of earlier utterances when the user barges in; and a
+two-way conversation identifies each utterance's language among two and translates it into
+the other.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -44,11 +51,18 @@ from .events import (
 from .mt.base import TextTranslator
 from .text import complete_sentences, split_sentences
 from .tts.base import Voice
-from .vad import SpeechSegment, VadConfig, VadSegmenter
+from .vad import FRAME, SileroVad, SpeechSegment, VadConfig, VadSegmenter
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+SEGMENTATIONS = ("vad", "ptt")
+
+
+class LanguageIdentifier(Protocol):
+    def detect_language(
+        self, audio: np.ndarray, allowed: tuple[str, ...] | None = None
+    ) -> tuple[str, float]: ...
 
 
 @dataclass
@@ -60,6 +74,23 @@ class Stages:
     direct: WhisperCT2 | None = None  # speech -> English text, replaces ASR + MT
     mt: TextTranslator | None = None
     tts: Voice | None = None
+    # Two-way conversation: models of the second direction, and what tells the languages apart.
+    recognizers: dict[str, SegmentRecognizer] = field(default_factory=dict)  # by spoken language
+    extra_mt: tuple[TextTranslator, ...] = ()
+    voices: dict[str, Voice] = field(default_factory=dict)  # by language spoken
+    language_id: LanguageIdentifier | None = None
+
+    def recognizer_for(self, lang: str) -> SegmentRecognizer | None:
+        return self.recognizers.get(lang, self.segment_asr)
+
+    def mt_for(self, source: str, target: str) -> TextTranslator | None:
+        for mt in (self.mt, *self.extra_mt):
+            if mt is not None and mt.supports(source, target):
+                return mt
+        return None
+
+    def voice_for(self, lang: str | None) -> Voice | None:
+        return self.voices.get(lang, self.tts) if lang is not None else self.tts
 
 
 @dataclass
@@ -74,6 +105,34 @@ class EngineConfig:
     speculative: bool = True
     # Also transcribe the source language in direct mode (a second, cheaper decode).
     direct_transcript: bool = True
+    # "vad": the VAD cuts utterances; "ptt": PushToTalk items in the audio stream do.
+    segmentation: str = "vad"
+    ptt_pre_roll_s: float = 0.3  # audio kept from before the press (the first syllable)
+    ptt_tail_s: float = 0.2  # audio kept after a release that cut speech short
+    # Two-way conversation: each utterance is identified as one of these and translated into
+    # the other (``source``/``target`` are then the first and second of them).
+    languages: tuple[str, str] | None = None
+    # Live input: skip optional work (partials, speculation) on audio older than this, so a
+    # listener that fell behind catches up instead of falling further behind.
+    behind_s: float | None = None
+    join_timeout_s: float = 5.0  # total wait for the stage threads when the run ends
+
+
+@dataclass
+class PushToTalk:
+    """A key press or release, placed in the audio stream where it happened."""
+
+    pressed: bool
+    at: float  # perf_counter() of the press or release
+
+
+@dataclass
+class SpeechDiscarded(Event):
+    """Speech that started was too short to be an utterance (a click, a cough, an empty press)."""
+
+    name: ClassVar[str] = "speech_discarded"
+    utterance_id: int
+    start_s: float
 
 
 @dataclass
@@ -90,6 +149,7 @@ class _Sentence:
     lang: str
     is_last: bool
     speech_end_wall: float  # perf_counter() at the end of the speech it came from
+    target: str | None = None  # language to translate into
     translated: str | None = None  # set when no MT is needed (direct mode)
     speculative: bool = False
     spoken_lang: str | None = None  # direct mode: the language that was spoken
@@ -132,15 +192,28 @@ class Engine:
     """Runs one audio stream through the stages and yields events."""
 
     def __init__(self, stages: Stages, config: EngineConfig) -> None:
-        if stages.segment_asr is None and stages.streaming_asr is None and stages.direct is None:
+        recognizers = (
+            stages.segment_asr,
+            stages.streaming_asr,
+            stages.direct,
+            *stages.recognizers.values(),
+        )
+        if all(r is None for r in recognizers):
             raise EdgeError(
                 "no speech recognition model loaded", "pull an ASR model: edge models list"
             )
         needs_mt = config.target is not None and config.target != config.source
         if needs_mt and stages.direct is None and stages.mt is None:
             raise EdgeError("no translation model loaded", "pull an MT model: edge models list")
+        if config.segmentation not in SEGMENTATIONS:
+            raise EdgeError(
+                f"unknown segmentation {config.segmentation!r}", f"use one of {SEGMENTATIONS}"
+            )
+        if config.languages is not None:
+            _check_two_way(stages, config.languages)
         self.stages = stages
         self.config = config
+        self._cancelled_through = 0  # speech of utterances up to this id is not spoken
         self._events: queue.Queue[object] = queue.Queue(maxsize=1024)
         self._audio: queue.Queue[object] = queue.Queue(maxsize=64)
         self._sentences: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
@@ -160,7 +233,7 @@ class Engine:
 
     # --- public ------------------------------------------------------------------------
 
-    def run(self, blocks: Iterable[AudioBlock]) -> Iterator[Event]:
+    def run(self, blocks: Iterable[AudioBlock | PushToTalk]) -> Iterator[Event]:
         """Process the audio and yield events until the input is exhausted and drained."""
         started = time.perf_counter()
         threads = [
@@ -188,14 +261,29 @@ class Engine:
                 yield item
         finally:
             self._stop.set()
+            deadline = time.monotonic() + self.config.join_timeout_s
             for thread in threads:
-                thread.join(timeout=5)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if failure is not None:
             raise failure
         yield self._summary(time.perf_counter() - started)
 
     def stop(self) -> None:
         self._stop.set()
+
+    def cancel_output(self, through_utterance_id: int) -> None:
+        """Stop translating and speaking utterances up to this id (the user barged in)."""
+        self._cancelled_through = max(self._cancelled_through, through_utterance_id)
+
+    def _cancelled(self, utterance_id: int) -> bool:
+        return utterance_id <= self._cancelled_through
+
+    def _target_for(self, lang: str) -> str | None:
+        """The language an utterance recognized as ``lang`` is translated into."""
+        pair = self.config.languages
+        if pair is None:
+            return self.config.target
+        return pair[1] if lang == pair[0] else pair[0]
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -238,17 +326,32 @@ class Engine:
         self._timing(utterance_id)
         self._emit(SpeechStarted(utterance_id, start_s))
 
+    def _discard_utterance(self, utterance_id: int, start_s: float) -> None:
+        with self._timings_lock:
+            self._timings.pop(utterance_id, None)
+        self._emit(SpeechDiscarded(utterance_id, start_s))
+
+    def _is_behind(self, block: AudioBlock) -> bool:
+        limit = self.config.behind_s
+        return limit is not None and time.perf_counter() - block.arrival > limit
+
     # --- stages ------------------------------------------------------------------------
 
-    def _source(self, blocks: Iterable[AudioBlock]) -> None:
+    def _source(self, blocks: Iterable[AudioBlock | PushToTalk]) -> None:
         for block in blocks:
             if not self._put(self._audio, block):
                 return
         self._put(self._audio, _STOP)
 
     def _listener(self) -> None:
+        ptt = self.config.segmentation == "ptt"
         if self.stages.streaming_asr is not None:
-            self._listen_streaming(self.stages.streaming_asr)
+            if ptt:
+                self._listen_streaming_ptt(self.stages.streaming_asr)
+            else:
+                self._listen_streaming(self.stages.streaming_asr)
+        elif ptt:
+            self._listen_ptt()
         else:
             self._listen_segments()
         self._put(self._sentences, _STOP)
@@ -256,6 +359,7 @@ class Engine:
     def _listen_segments(self) -> None:
         segmenter = VadSegmenter(self.config.vad)
         utterance_id = 0
+        open_start: float | None = None  # start of the utterance the VAD has open
         position = 0  # samples received
         last_partial = 0
         committed: list[str] = []  # sentences of the open utterance already sent on
@@ -263,10 +367,13 @@ class Engine:
             item = self._get(self._audio)
             if item is _STOP:
                 break
+            if isinstance(item, PushToTalk):  # the VAD cuts utterances here
+                continue
             assert isinstance(item, AudioBlock)
             block_end = position + len(item.samples)
             position = block_end
             self._audio_seconds += len(item.samples) / SAMPLE_RATE
+            optional = not self._is_behind(item)
 
             def wall_of(seconds: float, block: AudioBlock = item, end: int = block_end) -> float:
                 return block.arrival - max(0, end - int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
@@ -274,32 +381,140 @@ class Engine:
             t0 = time.perf_counter()
             updates = segmenter.accept(item.samples)
             self._stage_seconds["vad"] += time.perf_counter() - t0
+            ended = False
             for update in updates:
                 if update.started_at_s is not None:
                     utterance_id += 1
                     committed = []
                     last_partial = position
+                    open_start = update.started_at_s
                     self._begin_utterance(utterance_id, update.started_at_s)
-                elif update.paused is not None and self.config.speculative:
+                elif update.paused is not None and self.config.speculative and optional:
                     self._speculate(update.paused, utterance_id, wall_of(update.paused.end_s))
                 elif update.ended is not None:
-                    self._finish_segment(update.ended, utterance_id, committed, wall_of)
+                    ended = True
+                    self._finish_vad_segment(update.ended, utterance_id, committed, wall_of)
                     committed = []
+                    open_start = None
                     if update.ended.split:  # the rest of the speech goes on as a new utterance
                         utterance_id += 1
+                        open_start = update.ended.end_s
                         self._begin_utterance(utterance_id, update.ended.end_s)
+            if open_start is not None and not segmenter.in_speech and not ended:
+                # The VAD closed the segment without a result: shorter than the minimum speech.
+                self._discard_utterance(utterance_id, open_start)
+                open_start = None
             interval = int(self.config.partial_interval_s * SAMPLE_RATE)
             if interval and segmenter.in_speech and position - last_partial >= interval:
                 last_partial = position
-                self._partial(
-                    segmenter.current_audio(),
-                    utterance_id,
-                    committed,
-                    wall_of(position / SAMPLE_RATE),
-                )
+                if optional:
+                    self._partial(
+                        segmenter.current_audio(),
+                        utterance_id,
+                        committed,
+                        wall_of(position / SAMPLE_RATE),
+                    )
         tail = segmenter.flush()
         if tail is not None:
-            self._finish_segment(tail, utterance_id, committed, lambda _s: time.perf_counter())
+            self._finish_vad_segment(tail, utterance_id, committed, lambda _s: time.perf_counter())
+        elif open_start is not None:
+            self._discard_utterance(utterance_id, open_start)
+
+    def _listen_ptt(self) -> None:
+        """Utterances from press to release; the VAD only trims them and spots empty presses."""
+        cfg = self.config
+        vad = SileroVad()
+        pre_roll = np.zeros(0, np.float32)
+        keep = int(cfg.ptt_pre_roll_s * SAMPLE_RATE)
+        pad = int(cfg.vad.speech_pad_s * SAMPLE_RATE)
+        press: _Press | None = None
+        utterance_id = 0
+        position = 0
+        while True:
+            item = self._get(self._audio)
+            if item is _STOP:
+                break
+            if isinstance(item, PushToTalk):
+                if item.pressed and press is not None and press.released_at is not None:
+                    self._finish_press(press)  # pressed again before the tail was complete
+                    press = None
+                if item.pressed and press is None:
+                    utterance_id += 1
+                    vad.reset()
+                    press = _Press(utterance_id, position - len(pre_roll), [pre_roll], pad)
+                    press.analyze(vad, pre_roll, cfg.vad.threshold)
+                    pre_roll = np.zeros(0, np.float32)
+                    self._begin_utterance(utterance_id, press.start / SAMPLE_RATE)
+                elif not item.pressed and press is not None and press.released_at is None:
+                    press.released_at, press.release_wall = position, item.at
+                    if not press.speaking_at_release():
+                        self._finish_press(press)
+                        press = None
+                        continue
+                    # The key went up mid-word: keep a tail, and decode what there is while
+                    # it arrives (the result stands if the tail is quiet).
+                    press.waited_for_tail = True
+                    if cfg.speculative:
+                        self._speculate(press.segment(position), press.utterance_id, item.at)
+                continue
+            assert isinstance(item, AudioBlock)
+            samples = item.samples
+            position += len(samples)
+            self._audio_seconds += len(samples) / SAMPLE_RATE
+            if press is None:
+                pre_roll = np.concatenate([pre_roll, samples])[-keep:] if keep else pre_roll
+                continue
+            press.add(samples)
+            t0 = time.perf_counter()
+            press.analyze(vad, samples, cfg.vad.threshold)
+            self._stage_seconds["vad"] += time.perf_counter() - t0
+            if press.released_at is not None:
+                if position - press.released_at >= int(cfg.ptt_tail_s * SAMPLE_RATE):
+                    self._finish_press(press)
+                    press = None
+            elif cfg.speculative and press.paused(position, cfg.vad) and not self._is_behind(item):
+                # Quiet while the key is still held: have the result ready for the release.
+                end = min(press.end, press.last_speech_end + press.pad)
+                self._speculate(press.segment(end), press.utterance_id, item.arrival)
+            elif position - press.start >= int(cfg.vad.max_segment_s * SAMPLE_RATE):
+                # Held past the maximum length: cut here and go on with a new utterance.
+                press.released_at, press.release_wall = position, item.arrival
+                self._finish_press(press)
+                utterance_id += 1
+                press = _Press(utterance_id, position, [], pad)
+                self._begin_utterance(utterance_id, position / SAMPLE_RATE)
+            elif (
+                cfg.partial_interval_s
+                and press.due_partial(position, cfg.partial_interval_s)
+                and not self._is_behind(item)
+            ):
+                audio = press.segment(position).audio
+                self._partial(audio, press.utterance_id, press.committed, item.arrival)
+        if press is not None:
+            if press.released_at is None:
+                press.released_at, press.release_wall = position, time.perf_counter()
+            self._finish_press(press)
+
+    def _finish_press(self, press: _Press) -> None:
+        assert press.released_at is not None
+        speech = press.speech_span(self.config.vad)
+        if speech is None:  # an empty press, or a click
+            self._discard_utterance(press.utterance_id, press.start / SAMPLE_RATE)
+            return
+        _first, last = speech
+        if press.waited_for_tail and last <= press.released_at:
+            end = press.released_at  # the tail was quiet: the speculative decode stands
+        else:
+            end = min(press.end, last + int(self.config.vad.speech_pad_s * SAMPLE_RATE))
+        # In push-to-talk the release is the end of speech the user signals.
+        speech_end_s = min(last, press.released_at) / SAMPLE_RATE
+        self._finish_segment(
+            press.segment(end),
+            press.utterance_id,
+            press.committed,
+            speech_end_s,
+            press.release_wall,
+        )
 
     def _recognize(self, audio: np.ndarray) -> tuple[str, str, str | None, float]:
         """(text, its language, spoken language if translated directly, seconds spent)."""
@@ -307,20 +522,35 @@ class Engine:
         if self.stages.direct is not None:
             rec = self.stages.direct.recognize(audio, self.config.source)
             return rec.text, rec.lang, rec.source_lang, time.perf_counter() - t0
-        assert self.stages.segment_asr is not None
-        rec = self.stages.segment_asr.recognize(audio, self.config.source)
+        lang = self.config.source
+        if self.config.languages is not None:
+            assert self.stages.language_id is not None
+            lang, _probability = self.stages.language_id.detect_language(
+                audio, self.config.languages
+            )
+        recognizer = self.stages.recognizer_for(lang)
+        assert recognizer is not None
+        rec = recognizer.recognize(audio, lang)
         return rec.text, rec.lang, None, time.perf_counter() - t0
 
     def _speculate(self, segment: SpeechSegment, utterance_id: int, speech_end_wall: float) -> None:
-        key = (utterance_id, round(segment.end_s, 3))
+        key = (utterance_id, round(segment.start_s, 3), round(segment.end_s, 3))
         text, lang, spoken, seconds = self._recognize(segment.audio)
         self._stage_seconds["asr"] += seconds
         self._asr_memo.put(key, (text, lang, spoken, seconds))
-        if self.config.target is None:
+        target = self._target_for(lang)
+        if target is None:
             return
         for index, sentence in enumerate(split_sentences(text)):
             job = _Sentence(
-                utterance_id, index, sentence, lang, False, speech_end_wall, speculative=True
+                utterance_id,
+                index,
+                sentence,
+                lang,
+                False,
+                speech_end_wall,
+                target,
+                speculative=True,
             )
             if spoken is not None:
                 job.translated, job.spoken_lang = sentence, spoken
@@ -333,16 +563,19 @@ class Engine:
         self._stage_seconds["asr"] += seconds
         self._emit(PartialTranscript(utterance_id, text, lang))
         done, _rest = complete_sentences(text)
+        target = self._target_for(lang)
         # A sentence followed by more speech will not change: start translating it now.
         for sentence in done[len(committed) :]:
-            if self.stages.direct is None and self.config.target is not None:
+            if self.stages.direct is None and target is not None:
                 committed.append(sentence)
                 self._put(
                     self._sentences,
-                    _Sentence(utterance_id, len(committed) - 1, sentence, lang, False, wall),
+                    _Sentence(
+                        utterance_id, len(committed) - 1, sentence, lang, False, wall, target
+                    ),
                 )
 
-    def _finish_segment(
+    def _finish_vad_segment(
         self,
         segment: SpeechSegment,
         utterance_id: int,
@@ -352,9 +585,20 @@ class Engine:
         speech_end_s = segment.end_s - (0.0 if segment.split else self.config.vad.speech_pad_s)
         speech_end_s = max(segment.start_s, speech_end_s)
         speech_end_wall = wall_of(segment.end_s) - (segment.end_s - speech_end_s)
+        self._finish_segment(segment, utterance_id, committed, speech_end_s, speech_end_wall)
+
+    def _finish_segment(
+        self,
+        segment: SpeechSegment,
+        utterance_id: int,
+        committed: list[str],
+        speech_end_s: float,
+        speech_end_wall: float,
+    ) -> None:
         self._emit(SpeechEnded(utterance_id, segment.start_s, speech_end_s))
         self._speech_seconds += len(segment.audio) / SAMPLE_RATE
-        cached = self._asr_memo.get((utterance_id, round(segment.end_s, 3)))
+        key = (utterance_id, round(segment.start_s, 3), round(segment.end_s, 3))
+        cached = self._asr_memo.get(key)
         if cached is not None:
             text, lang, spoken, seconds = cached  # type: ignore[misc]
         else:
@@ -366,13 +610,14 @@ class Engine:
         self._utterances += 1
         if spoken is None:
             self._emit(Transcript(utterance_id, text, lang, segment.start_s, speech_end_s))
+        target = self._target_for(lang)
         # Sentences committed from partials were already sent on; the final text replaces
         # only what follows them.
-        fresh = split_sentences(text)[len(committed) :] if self.config.target else []
+        fresh = split_sentences(text)[len(committed) :] if target else []
         for offset, sentence in enumerate(fresh):
             last = offset == len(fresh) - 1
             job = _Sentence(
-                utterance_id, len(committed) + offset, sentence, lang, last, speech_end_wall
+                utterance_id, len(committed) + offset, sentence, lang, last, speech_end_wall, target
             )
             if spoken is not None:
                 job.translated, job.spoken_lang = sentence, spoken
@@ -397,6 +642,8 @@ class Engine:
         in_speech = False
         while True:
             item = self._get(self._audio)
+            if isinstance(item, PushToTalk):  # the recognizer's endpoints cut utterances here
+                continue
             done = item is _STOP
             endpoint = False
             if not done:
@@ -426,27 +673,86 @@ class Engine:
                         self._begin_utterance(utterance_id, utterance_start / SAMPLE_RATE)
                     start_s, end_s = utterance_start / SAMPLE_RATE, position / SAMPLE_RATE
                     wall = item.arrival if isinstance(item, AudioBlock) else time.perf_counter()
-                    self._emit(SpeechEnded(utterance_id, start_s, end_s))
-                    timing = self._timing(utterance_id)
-                    timing.speech_end_wall = wall
-                    timing.asr_ms += seconds * 1000
-                    self._utterances += 1
-                    self._emit(Transcript(utterance_id, final.strip(), lang, start_s, end_s))
-                    sentences = split_sentences(final) if self.config.target else []
-                    if not sentences:
-                        self._put(self._sentences, ("done", utterance_id))
-                    for index, sentence in enumerate(sentences):
-                        last = index == len(sentences) - 1
-                        self._put(
-                            self._sentences,
-                            _Sentence(utterance_id, index, sentence, lang, last, wall),
-                        )
+                    self._finish_text(utterance_id, final, lang, start_s, end_s, wall, seconds)
                 if done:
                     break
                 stream.reset()
                 utterance_start = position
                 in_speech = False
                 last_text = ""
+
+    def _listen_streaming_ptt(self, recognizer: StreamingRecognizer) -> None:
+        """A streaming recognizer fed only while the key is down; the release ends the text."""
+        stream = recognizer.create_stream()
+        lang = recognizer.languages[0] if recognizer.languages else self.config.source
+        utterance_id = 0
+        position = 0
+        start: int | None = None  # where the open press began
+        last_text = ""
+        while True:
+            item = self._get(self._audio)
+            released = item is _STOP or (isinstance(item, PushToTalk) and not item.pressed)
+            if released and start is not None:
+                t0 = time.perf_counter()
+                final = stream.finish().strip()
+                seconds = time.perf_counter() - t0
+                self._stage_seconds["asr"] += seconds
+                wall = item.at if isinstance(item, PushToTalk) else time.perf_counter()
+                if final:
+                    start_s, end_s = start / SAMPLE_RATE, position / SAMPLE_RATE
+                    self._finish_text(utterance_id, final, lang, start_s, end_s, wall, seconds)
+                else:
+                    self._discard_utterance(utterance_id, start / SAMPLE_RATE)
+                stream.reset()
+                start = None
+            if item is _STOP:
+                break
+            if isinstance(item, PushToTalk):
+                if item.pressed and start is None:
+                    utterance_id += 1
+                    start, last_text = position, ""
+                    self._begin_utterance(utterance_id, position / SAMPLE_RATE)
+                continue
+            assert isinstance(item, AudioBlock)
+            position += len(item.samples)
+            self._audio_seconds += len(item.samples) / SAMPLE_RATE
+            if start is None:
+                continue
+            t0 = time.perf_counter()
+            stream.accept(item.samples)
+            text = stream.partial()
+            self._stage_seconds["asr"] += time.perf_counter() - t0
+            if text and text != last_text:
+                self._emit(PartialTranscript(utterance_id, text, lang))
+            last_text = text
+
+    def _finish_text(
+        self,
+        utterance_id: int,
+        text: str,
+        lang: str,
+        start_s: float,
+        end_s: float,
+        wall: float,
+        seconds: float,
+    ) -> None:
+        """The final text of a streaming utterance: transcript, then its sentences to MT."""
+        self._emit(SpeechEnded(utterance_id, start_s, end_s))
+        timing = self._timing(utterance_id)
+        timing.speech_end_wall = wall
+        timing.asr_ms += seconds * 1000
+        self._utterances += 1
+        self._emit(Transcript(utterance_id, text.strip(), lang, start_s, end_s))
+        target = self._target_for(lang)
+        sentences = split_sentences(text) if target else []
+        if not sentences:
+            self._put(self._sentences, ("done", utterance_id))
+        for index, sentence in enumerate(sentences):
+            last = index == len(sentences) - 1
+            self._put(
+                self._sentences,
+                _Sentence(utterance_id, index, sentence, lang, last, wall, target),
+            )
 
     def _translator(self) -> None:
         while True:
@@ -470,46 +776,53 @@ class Engine:
 
     def _translate_batch(self, items: list[object]) -> None:
         """Translate the sentences among ``items``; everything goes on to the speaker in order."""
-        target = self.config.target
-        jobs = [j for j in items if isinstance(j, _Sentence)]
-        if target is None:
-            jobs = []
-        pending = [
-            j for j in jobs if j.translated is None and self._mt_memo.get((j.lang, j.text)) is None
+        jobs = [
+            j
+            for j in items
+            if isinstance(j, _Sentence)
+            and j.target is not None
+            and not self._cancelled(j.utterance_id)
         ]
-        if pending and self.stages.mt is None:
-            for job in pending:  # same source and target language: nothing to translate
+        translating = {id(j) for j in jobs}
+        pending = [
+            j for j in jobs if j.translated is None and self._mt_memo.get(_mt_key(j)) is None
+        ]
+        groups: dict[tuple[str, str], list[_Sentence]] = {}
+        for job in pending:
+            assert job.target is not None
+            mt = self._mt_for(job.lang, job.target)
+            if mt is None:  # same source and target language: nothing to translate
                 job.translated = job.text
-            pending = []
-        if pending:
-            assert self.stages.mt is not None
+            else:
+                groups.setdefault((job.lang, job.target), []).append(job)
+        if groups:
             t0 = time.perf_counter()
-            try:
-                by_lang: dict[str, list[_Sentence]] = {}
-                for job in pending:
-                    by_lang.setdefault(job.lang, []).append(job)
-                for lang, group in by_lang.items():
-                    outputs = self.stages.mt.translate([j.text for j in group], lang, target)
+            for (lang, target), group in groups.items():
+                mt = self._mt_for(lang, target)
+                assert mt is not None
+                try:
+                    outputs = mt.translate([j.text for j in group], lang, target)
                     for job, out in zip(group, outputs, strict=True):
-                        self._mt_memo.put((job.lang, job.text), out)
-            except EdgeError:
-                raise
-            except Exception as exc:  # one failed batch must not end the session
-                log.exception("translation failed")
-                self._emit(StageError("mt", str(exc), pending[0].utterance_id))
-                for job in pending:
-                    self._mt_memo.put((job.lang, job.text), "")
+                        self._mt_memo.put(_mt_key(job), out)
+                except EdgeError:
+                    raise
+                except Exception as exc:  # one failed batch must not end the session
+                    log.exception("translation failed")
+                    self._emit(StageError("mt", str(exc), group[0].utterance_id))
+                    for job in group:
+                        self._mt_memo.put(_mt_key(job), "")
             seconds = time.perf_counter() - t0
             self._stage_seconds["mt"] += seconds
-            final_ids = {j.utterance_id for j in pending if not j.speculative}
+            final_ids = {j.utterance_id for g in groups.values() for j in g if not j.speculative}
             for utterance_id in final_ids:
                 with self._timings_lock:
                     if utterance_id in self._timings:
                         self._timings[utterance_id].mt_ms += seconds * 1000
         for item in items:
-            if isinstance(item, _Sentence) and target is not None:
+            if isinstance(item, _Sentence) and id(item) in translating:
+                assert item.target is not None
                 if item.translated is None:
-                    item.translated = str(self._mt_memo.get((item.lang, item.text)))
+                    item.translated = str(self._mt_memo.get(_mt_key(item)))
                 if not item.speculative:
                     direct = item.spoken_lang is not None
                     self._emit(
@@ -517,15 +830,21 @@ class Engine:
                             item.utterance_id,
                             item.index,
                             item.translated,
-                            target,
+                            item.target,
                             "" if direct else item.text,
                             item.spoken_lang or item.lang,
                         )
                     )
             self._put(self._speech, item)
 
+    def _mt_for(self, source: str, target: str) -> TextTranslator | None:
+        if source == target:
+            return None
+        if self.config.languages is None:
+            return self.stages.mt
+        return self.stages.mt_for(source, target)
+
     def _speaker(self) -> None:
-        voice = self.stages.tts
         while True:
             item = self._get(self._speech)
             if item is _STOP:
@@ -534,23 +853,27 @@ class Engine:
                 self._close_utterance(item[1])
                 continue
             assert isinstance(item, _Sentence)
-            if voice is None or not (item.translated or "").strip():
+            voice = self.stages.voice_for(item.target)
+            text = (item.translated or "").strip()
+            if voice is None or not text or self._cancelled(item.utterance_id):
                 if item.is_last:
                     self._close_utterance(item.utterance_id)
                 continue
-            key = item.translated or ""
+            key = (item.target, item.translated or "")
             if item.speculative:
                 if self._tts_memo.get(key) is None:
                     t0 = time.perf_counter()
-                    chunks = list(voice.synthesize(key))
+                    chunks = list(voice.synthesize(key[1]))
                     self._stage_seconds["tts"] += time.perf_counter() - t0
                     self._tts_memo.put(key, chunks)
                 continue
             cached = self._tts_memo.get(key)
             t0 = time.perf_counter()
-            chunk_iter = iter(cached) if isinstance(cached, list) else voice.synthesize(key)
+            chunk_iter = iter(cached) if isinstance(cached, list) else voice.synthesize(key[1])
             timing = self._timing(item.utterance_id)
             for chunk in chunk_iter:
+                if self._cancelled(item.utterance_id):
+                    break
                 now = time.perf_counter()
                 if timing.first_audio_wall is None:
                     timing.first_audio_wall = now
@@ -602,6 +925,115 @@ class Engine:
             real_time_factor={k: round(v, 4) for k, v in rtf.items()},
             end_of_speech_to_first_audio_ms=[round(x, 1) for x in self._latencies],
             peak_rss_mb=_peak_rss_mb(),
+        )
+
+
+def _mt_key(job: _Sentence) -> tuple[str, str | None, str]:
+    return (job.lang, job.target, job.text)
+
+
+def _check_two_way(stages: Stages, languages: tuple[str, str]) -> None:
+    a, b = languages
+    if a == b:
+        raise EdgeError(f"a conversation needs two languages, got {a} twice", "pass two languages")
+    if stages.direct is not None or stages.streaming_asr is not None:
+        raise EdgeError(
+            "a two-way conversation needs segment recognizers (Moonshine, Whisper)",
+            "choose segment ASR models for both languages",
+        )
+    if stages.language_id is None:
+        raise EdgeError(
+            "a two-way conversation needs a language identifier",
+            "install a multilingual Whisper model (edge models pull whisper-base-ct2)",
+        )
+    for source, target in ((a, b), (b, a)):
+        if stages.recognizer_for(source) is None:
+            raise EdgeError(f"no speech recognition model for {source}", "pull one for it")
+        if stages.mt_for(source, target) is None:
+            raise EdgeError(f"no translation model for {source} -> {target}", "pull one for it")
+
+
+@dataclass
+class _Press:
+    """The audio of one push-to-talk press, with where the VAD heard speech in it."""
+
+    utterance_id: int
+    start: int  # sample position of the first sample kept
+    parts: list[np.ndarray]
+    pad: int  # samples kept before the first speech
+    committed: list[str] = field(default_factory=list)
+    released_at: int | None = None  # sample position of the release
+    release_wall: float = 0.0
+    waited_for_tail: bool = False
+    first_speech: int | None = None
+    last_speech_end: int = 0
+    speech_samples: int = 0
+    _length: int = 0
+    _analyzed: int = 0  # samples given to the VAD
+    _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    _last_partial: int = 0
+    _speculated_at: int = -1
+
+    def __post_init__(self) -> None:
+        self._length = sum(len(p) for p in self.parts)
+        self._last_partial = self.start
+
+    @property
+    def end(self) -> int:
+        return self.start + self._length
+
+    def add(self, samples: np.ndarray) -> None:
+        self.parts.append(samples)
+        self._length += len(samples)
+
+    def analyze(self, vad: SileroVad, samples: np.ndarray, threshold: float) -> None:
+        self._pending = np.concatenate([self._pending, samples])
+        offset = 0
+        while len(self._pending) - offset >= FRAME:
+            frame_start = self.start + self._analyzed
+            if vad(self._pending[offset : offset + FRAME]) >= threshold:
+                if self.first_speech is None:
+                    self.first_speech = frame_start
+                self.last_speech_end = frame_start + FRAME
+                self.speech_samples += FRAME
+            offset += FRAME
+            self._analyzed += FRAME
+        self._pending = self._pending[offset:]
+
+    def speaking_at_release(self) -> bool:
+        assert self.released_at is not None
+        return (
+            self.first_speech is not None and self.last_speech_end >= self.released_at - 2 * FRAME
+        )
+
+    def paused(self, position: int, vad: VadConfig) -> bool:
+        """True once per pause: enough speech, then ``speculate_after_s`` of quiet."""
+        if self.speech_span(vad) is None or self.last_speech_end == self._speculated_at:
+            return False
+        if position - self.last_speech_end < vad.speculate_after_s * SAMPLE_RATE:
+            return False
+        self._speculated_at = self.last_speech_end
+        return True
+
+    def speech_span(self, vad: VadConfig) -> tuple[int, int] | None:
+        if self.first_speech is None or self.speech_samples < vad.min_speech_s * SAMPLE_RATE:
+            return None
+        return self.first_speech, self.last_speech_end
+
+    def due_partial(self, position: int, interval_s: float) -> bool:
+        if position - self._last_partial < interval_s * SAMPLE_RATE:
+            return False
+        self._last_partial = position
+        return True
+
+    def segment(self, end: int) -> SpeechSegment:
+        """The press from just before its first speech (or its start) up to ``end``."""
+        start = self.start
+        if self.first_speech is not None:
+            start = max(self.start, self.first_speech - self.pad)
+        audio = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+        return SpeechSegment(
+            start / SAMPLE_RATE, end / SAMPLE_RATE, audio[start - self.start : end - self.start]
         )
 
 

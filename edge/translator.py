@@ -19,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .asr.base import EndpointConfig, SegmentRecognizer, StreamingRecognizer
+from . import hardware
+from .asr.base import SAMPLE_RATE, EndpointConfig, SegmentRecognizer, StreamingRecognizer
 from .asr.model_files import read_metadata, require_dir
 from .asr.whisper_ct2 import WhisperCT2
 from .audio import AtomicWavWriter, audio_duration, iter_audio
 from .engine import AudioBlock, Engine, EngineConfig, Stages, file_blocks
 from .errors import ModelError
 from .events import AudioOut, Event, Metrics, Transcript, Translation, UtteranceMetrics
+from .hardware import Placement, check_device, default_threads
 from .languages import to_flores
 from .mt.base import TextTranslator
 from .tts.base import Voice
@@ -45,15 +47,46 @@ UTTERANCE_GAP_S = 0.4
 
 @dataclass
 class RuntimeOptions:
-    """Where and how the models run."""
+    """Where and how the models run.
 
-    device: str = "cpu"
-    compute_type: str = "int8"
-    asr_threads: int = 2
-    mt_threads: int = 2
-    tts_threads: int = 0  # 0: onnxruntime's default
+    ``device`` (auto, cpu or cuda) applies to every stage whose own ``*_device`` is None;
+    ``auto`` uses CUDA only where the model loads and runs there (``edge.hardware``).
+    Threads left at None take the per-stage defaults measured for this many cores
+    (``edge.hardware.default_threads``); ``tts_threads=0`` lets onnxruntime decide.
+    ``compute_type`` is CTranslate2's (auto: int8 on CPU, the best int8 type on a GPU).
+    """
+
+    device: str = "auto"
+    compute_type: str = "auto"
+    asr_threads: int | None = None
+    mt_threads: int | None = None
+    tts_threads: int | None = None
     beam_size: int = 1
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    asr_device: str | None = None
+    mt_device: str | None = None
+    tts_device: str | None = None
+    # Sentences per CTranslate2 batch: longer lists are split, which bounds MT memory.
+    mt_max_batch_size: int = 8
+    # No onnxruntime CPU arena, and large freed blocks go back to the system: less memory,
+    # slower TTS. None: on for devices under edge.hardware.LOW_MEMORY_BELOW_MB of RAM.
+    low_memory: bool | None = None
+    # Synthesize clause by clause, cutting the first clause after this many words, so the
+    # first sound is not held back by a long sentence (0: whole sentences).
+    first_phrase_words: int = 5
+    # Filled by the loaders: where each stage ended up ("asr", "mt", "tts").
+    placements: dict[str, Placement] = field(default_factory=dict, compare=False, repr=False)
+
+    def device_for(self, stage: str) -> str:
+        own = {"asr": self.asr_device, "mt": self.mt_device, "tts": self.tts_device}.get(stage)
+        return check_device(own or self.device)
+
+    def uses_low_memory(self) -> bool:
+        return hardware.low_memory_default() if self.low_memory is None else self.low_memory
+
+    def threads_for(self, stage: str) -> int:
+        own = {"asr": self.asr_threads, "mt": self.mt_threads, "tts": self.tts_threads}[stage]
+        return own if own is not None else getattr(default_threads(), stage)
 
 
 def backend_of(model_dir: Path) -> str:
@@ -86,15 +119,28 @@ def load_recognizer(
 ) -> SegmentRecognizer | StreamingRecognizer | WhisperCT2:
     path = require_dir(model_dir)
     backend = backend_of(path)
+    threads = options.threads_for("asr")
+    _prepare_memory(options)
     if backend == "ct2-whisper":
-        return WhisperCT2.load(
-            path,
-            task=task,
-            device=options.device,
-            compute_type=options.compute_type,
-            num_threads=options.asr_threads,
-            beam_size=options.beam_size,
+        support = hardware.ctranslate2_support()
+        compute: dict[str, str] = {}
+
+        def load_whisper(device: str) -> WhisperCT2:
+            compute[device] = _ct2_compute_type(device, options, support)
+            return WhisperCT2.load(
+                path,
+                task=task,
+                device=device,
+                compute_type=compute[device],
+                num_threads=threads,
+                beam_size=options.beam_size,
+            )
+
+        whisper, device, why = hardware.place(
+            "asr", options.device_for("asr"), support, load_whisper, _probe_whisper
         )
+        _record(options, "asr", device, threads, why, compute[device])
+        return whisper
     if task == "translate":
         raise ModelError(
             f"{path} cannot translate speech directly", "use a multilingual Whisper model"
@@ -102,38 +148,151 @@ def load_recognizer(
     if backend in STREAMING_BACKENDS:
         from .asr.sherpa_online import SherpaStreamingRecognizer
 
-        return SherpaStreamingRecognizer.load(
-            path,
-            endpoint=options.endpoint,
-            num_threads=options.asr_threads,
-            provider=_provider(options),
-        )
-    from .asr.sherpa_offline import SherpaSegmentRecognizer
+        def load_streaming(device: str) -> SherpaStreamingRecognizer:
+            def load() -> SherpaStreamingRecognizer:
+                return SherpaStreamingRecognizer.load(
+                    path, endpoint=options.endpoint, num_threads=threads, provider=device
+                )
 
-    return SherpaSegmentRecognizer.load(
-        path, num_threads=options.asr_threads, provider=_provider(options)
-    )
+            return hardware.sherpa_on_cuda(load) if device == "cuda" else load()
+
+        recognizer: SegmentRecognizer | StreamingRecognizer
+        recognizer, device, why = hardware.place(
+            "asr",
+            options.device_for("asr"),
+            hardware.sherpa_onnx_support(),
+            load_streaming,
+            _probe_streaming,
+        )
+    else:
+        from .asr.sherpa_offline import SherpaSegmentRecognizer
+
+        def load_segment(device: str) -> SherpaSegmentRecognizer:
+            def load() -> SherpaSegmentRecognizer:
+                return SherpaSegmentRecognizer.load(path, num_threads=threads, provider=device)
+
+            return hardware.sherpa_on_cuda(load) if device == "cuda" else load()
+
+        recognizer, device, why = hardware.place(
+            "asr",
+            options.device_for("asr"),
+            hardware.sherpa_onnx_support(),
+            load_segment,
+            _probe_segment,
+        )
+    _record(options, "asr", device, threads, why)
+    return recognizer
 
 
 def load_mt(model_dir: str | Path, options: RuntimeOptions) -> TextTranslator:
     from .mt.loader import load_text_translator
 
-    return load_text_translator(
-        require_dir(model_dir),
-        device=options.device,
-        compute_type=options.compute_type,
-        intra_threads=options.mt_threads,
+    path = require_dir(model_dir)
+    threads = options.threads_for("mt")
+    _prepare_memory(options)
+    support = hardware.ctranslate2_support()
+    compute: dict[str, str] = {}
+
+    def load(device: str) -> TextTranslator:
+        compute[device] = _ct2_compute_type(device, options, support)
+        return load_text_translator(
+            path,
+            device=device,
+            compute_type=compute[device],
+            intra_threads=threads,
+            max_batch_size=options.mt_max_batch_size,
+        )
+
+    translator, device, why = hardware.place(
+        "mt", options.device_for("mt"), support, load, _probe_mt
     )
+    _record(options, "mt", device, threads, why, compute[device])
+    return translator
 
 
 def load_voice(model_dir: str | Path, options: RuntimeOptions) -> Voice:
     from .tts.piper_tts import PiperTTS
 
-    return PiperTTS.load(model_dir, use_cuda=options.device == "cuda")
+    threads = options.threads_for("tts")
+    _prepare_memory(options)
+
+    def load(device: str) -> PiperTTS:
+        return PiperTTS.load(
+            model_dir,
+            use_cuda=device == "cuda",
+            num_threads=threads,
+            memory_arena=not options.uses_low_memory(),
+        )
+
+    voice, device, why = hardware.place(
+        "tts", options.device_for("tts"), hardware.onnxruntime_support(), load, _probe_voice
+    )
+    _record(options, "tts", device, threads, why)
+    if options.first_phrase_words:
+        from .tts.chunking import PhraseChunker
+
+        return PhraseChunker(voice, options.first_phrase_words)
+    return voice
 
 
-def _provider(options: RuntimeOptions) -> str:
-    return "cuda" if options.device == "cuda" else "cpu"
+def _prepare_memory(options: RuntimeOptions) -> None:
+    if options.uses_low_memory():
+        hardware.limit_heap_retention()
+
+
+def _ct2_compute_type(
+    device: str, options: RuntimeOptions, support: hardware.RuntimeSupport
+) -> str:
+    supported = support.compute_types if device == "cuda" else hardware.cpu_compute_types()
+    return hardware.ct2_compute_type(device, options.compute_type, supported)
+
+
+def _record(
+    options: RuntimeOptions,
+    stage: str,
+    device: str,
+    threads: int,
+    fallback: str,
+    compute_type: str = "",
+) -> None:
+    placement = Placement(stage, device, options.device_for(stage), compute_type, threads, fallback)
+    options.placements[stage] = placement
+    if not fallback:  # a fallback was already reported, once, by edge.hardware.place
+        log.info("%s", placement.describe())
+
+
+# The probes run each model once on a tiny input: a GPU build for another architecture
+# loads fine and fails only at its first kernel launch.
+_PROBE_AUDIO = np.zeros(SAMPLE_RATE // 2, np.float32)
+
+
+def _probe_whisper(model: WhisperCT2) -> None:
+    if model.is_multilingual:
+        model.detect_language(_PROBE_AUDIO)
+    else:
+        model.recognize(_PROBE_AUDIO)
+
+
+def _probe_segment(model: SegmentRecognizer) -> None:
+    model.recognize(_PROBE_AUDIO)
+
+
+def _probe_streaming(model: StreamingRecognizer) -> None:
+    stream = model.create_stream()
+    stream.accept(_PROBE_AUDIO)
+    stream.partial()
+
+
+def _probe_mt(model: TextTranslator) -> None:
+    sources = getattr(model, "sources", model.languages)
+    targets = getattr(model, "targets", model.languages)
+    source = sources[0]
+    model.translate(["Hello."], source, next(t for t in targets if t != source))
+
+
+def _probe_voice(voice: Voice) -> None:
+    for _chunk in voice.synthesize("Hi."):
+        break
 
 
 @dataclass

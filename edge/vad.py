@@ -13,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from .errors import ModelError
+from .hardware import ort_session, ort_session_options
 
 SAMPLE_RATE = 16000
 FRAME = 512  # samples per Silero decision at 16 kHz (32 ms)
@@ -29,21 +29,20 @@ def bundled_model_path() -> Path:
 class SileroVad:
     """Speech probability per 32 ms frame; keeps its recurrent state between calls."""
 
-    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, num_threads: int = 1, device: str = "cpu"
+    ) -> None:
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_file():
             raise ModelError(
                 f"VAD model not found: {path}", "reinstall edge or pass a silero_vad.onnx"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = num_threads
-        options.inter_op_num_threads = 1
-        # Small model, many tiny runs: the arena only costs memory here.
-        options.enable_cpu_mem_arena = False
+        if device not in ("cpu", "cuda"):
+            raise ModelError(f"unknown VAD device '{device}'", "use cpu or cuda")
+        # Small model, many tiny runs: the CPU arena only costs memory here.
+        options = ort_session_options(num_threads)
         try:
-            self._session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort_session(str(path), device, options)
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise ModelError(
                 f"cannot load VAD model {path}: {exc}", "use silero_vad.onnx v5 or v6"

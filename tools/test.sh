@@ -2,8 +2,10 @@
 # The test command: set up (venv, test extras, demo models), lint, run every test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh test
+tools/system-deps.sh
+tools/setup.sh test,quantize
 export EDGE_MODELS_DIR="${EDGE_MODELS_DIR:-$PWD/.cache/models}"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+make -C firmware_bridge/firmware test
 .venv/bin/python -m pytest -q

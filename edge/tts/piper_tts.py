@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
 
 from ..asr.model_files import pick_file, read_metadata, require_dir
 from ..errors import ModelError
+from ..hardware import ort_session, ort_session_options
 from ..languages import to_flores
 
 
@@ -32,7 +34,15 @@ class PiperTTS:
         length_scale: float | None = None,
         speaker_id: int | None = None,
         volume: float = 1.0,
+        num_threads: int = 0,
+        memory_arena: bool = True,
     ) -> PiperTTS:
+        """Load a voice directory (or its .onnx file).
+
+        ``num_threads`` are onnxruntime's intra-op threads (0: its default, one per core).
+        Without the CPU memory arena the synthesis buffers of a long sentence are freed after
+        it instead of staying resident, at a cost in speed (docs/hardware.md).
+        """
         path = Path(model_dir)
         if path.is_file() and path.suffix == ".onnx":
             model, directory = path, path.parent
@@ -48,8 +58,10 @@ class PiperTTS:
             )
         try:
             voice_config = json.loads(config_path.read_text(encoding="utf-8"))
-            voice = PiperVoice.load(model, config_path=config_path, use_cuda=use_cuda)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            options = ort_session_options(num_threads, memory_arena=memory_arena)
+            session = ort_session(str(model), "cuda" if use_cuda else "cpu", options)
+            voice = PiperVoice(config=PiperConfig.from_dict(voice_config), session=session)
+        except Exception as exc:  # onnxruntime raises several unrelated types
             raise ModelError(
                 f"cannot load Piper voice {model}: {exc}", "re-download the voice"
             ) from None

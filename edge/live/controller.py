@@ -1,0 +1,603 @@
+"""The live session: audio in and out, the engine, and the state machine that LEDs follow.
+
+States (published as ``StateChanged``; the first that holds wins):
+
+    error      a device failed; recovery is being attempted
+    listening  push-to-talk is held, or (VAD mode) the user is speaking
+    speaking   translated speech is playing
+    thinking   an utterance has ended and its translation is not played yet
+    idle       waiting for speech or a press
+
+Echo: in half duplex the microphone is muted while the device speaks and for
+``echo_guard_s`` after, and translated speech waits while the user is talking, so the
+device never hears (and re-translates) itself. Barge-in: a push-to-talk press, or in full
+duplex (headsets) speech onset, drops the speech of every earlier utterance; the playback
+callback goes silent within one device buffer (20 ms).
+
+Real time: the capture callback only appends to a lock-free queue. If processing falls
+behind, partial re-decoding and speculation are skipped first (``EngineConfig.behind_s``);
+audio is dropped only past ``max_backlog_s``, oldest first, and every lost block is counted
+as an overrun in the closing ``live_stats`` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio import resample
+from ..engine import AudioBlock, Engine, PushToTalk, SpeechDiscarded, Stages
+from ..errors import EdgeError
+from ..events import (
+    AudioOut,
+    Event,
+    SpeechEnded,
+    SpeechStarted,
+    StageError,
+    StateChanged,
+    UtteranceMetrics,
+)
+from ..languages import to_flores, to_iso639_1
+from .config import LiveConfig
+from .devices import CALLBACK_S, DeviceCapture, DeviceError, DevicePlayback, PortAudio
+from .events import (
+    ControllerSnapshot,
+    LanguagePairChanged,
+    LiveStats,
+    Playback,
+    SessionStarted,
+    VolumeChanged,
+)
+from .filedev import (
+    FILE_BLOCK_S,
+    EchoPath,
+    FileCapture,
+    FilePlayback,
+    MediaClock,
+    ptt_script_from_speech,
+    read_ptt_script,
+)
+from .pipeline import engine_config
+from .streams import CaptureQueue, PlaybackQueue
+
+log = logging.getLogger(__name__)
+
+STATES = ("idle", "listening", "thinking", "speaking", "error")
+SENTENCE_GAP_S = 0.15  # pause between the sentences of one translation
+STALL_S = 2.0  # a device silent this long is considered gone
+RETRY_S = 1.0  # how often a lost device is looked for
+_ENGINE_DONE = object()
+
+Listener = Callable[[Event], None]
+
+
+@dataclass
+class _Utterance:
+    """What the controller tracks of one utterance until its speech has been played."""
+
+    speech_end_wall: float | None = None
+    engine_done: bool = False  # the engine emitted its metrics: all its audio was handed over
+    first_played: float | None = None
+    interrupted: bool = False
+    has_audio: bool = False
+    last_sentence: int = -1
+
+
+@dataclass
+class _Counters:
+    utterances: int = 0
+    played: int = 0
+    barge_ins: int = 0
+    recoveries: int = 0
+    first_played_ms: list[float] = field(default_factory=list)
+
+
+class LiveController:
+    """Runs a live session; also the ``Controller`` the firmware bridge drives."""
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        load_stages: Callable[[str, str], Stages],
+        on_event: Listener | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self._load_stages = load_stages
+        self._on_event = on_event
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._source, self._target = to_flores(config.source), to_flores(config.target)
+        self._state = "idle"
+        self._volume = config.volume
+        self._ptt_held = False
+        self._in_speech = False
+        self._fault: str | None = None
+        self._max_uid = 0
+        self._dropped_through = 0
+        self._utterances: dict[int, _Utterance] = {}
+        self._deferred: list[tuple[int, np.ndarray]] = []
+        self._counters = _Counters()
+        self._inbox: queue.Queue[object] = queue.Queue()
+        self._stopping = threading.Event()
+        self._swap_to: tuple[str, str] | None = None
+        self._engine: Engine | None = None
+        self._engine_thread: threading.Thread | None = None
+        block_s = FILE_BLOCK_S if config.input_is_file else CALLBACK_S
+        self._capture_q = CaptureQueue(config.max_backlog_s, block_s)
+        self._playback_q = PlaybackQueue()
+        self._playback_q.gain = _gain(self._volume)
+        self._capture_q.gate = self._gate_closed
+        self._host: PortAudio | None = None
+        self._capture: DeviceCapture | FileCapture | None = None
+        self._playback: DevicePlayback | FilePlayback | None = None
+        self._clock = MediaClock(config.speed)
+        self._stages = load_stages(self._source, self._target)
+        self._last_health_check = 0.0
+
+    # --- the Controller protocol (firmware bridge, terminal key, GPIO) -------------------
+
+    def ptt_down(self) -> None:
+        self._press(True, time.perf_counter())
+
+    def ptt_up(self) -> None:
+        self._press(False, time.perf_counter())
+
+    def swap_languages(self) -> None:
+        with self._lock:
+            if self.config.two_way:
+                # Both directions are live already; the order only changes what is shown.
+                self._source, self._target = self._target, self._source
+                self._publish(LanguagePairChanged(self.language_pair))
+                return
+            self._swap_to = (self._target, self._source)
+
+    def set_volume(self, level: int) -> None:
+        with self._lock:
+            level = max(0, min(100, int(level)))
+            if level != self._volume:
+                self._volume = level
+                self._playback_q.gain = _gain(level)
+                self._publish(VolumeChanged(level))
+
+    def snapshot(self) -> ControllerSnapshot:
+        with self._lock:
+            return ControllerSnapshot(self._state, self.language_pair, self._volume)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # --- public --------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def language_pair(self) -> str:
+        return f"{_short(self._source)}>{_short(self._target)}"
+
+    def stop(self) -> None:
+        """End the session from any thread; ``run`` returns within a second."""
+        self._stopping.set()
+
+    def run(self) -> LiveStats:
+        """Open the devices and run until the input ends, ``stop()`` or Ctrl-C."""
+        started = time.perf_counter()
+        self._open_io()
+        commit = interrupted = False
+        try:
+            self._clock.start()
+            assert self._capture is not None and self._playback is not None
+            self._playback.start()
+            self._capture.start()
+            self._engine_thread = threading.Thread(
+                target=self._engine_loop, name="edge-live-engine", daemon=True
+            )
+            self._engine_thread.start()
+            self._deliver(
+                SessionStarted(
+                    self.config.mode,
+                    self.language_pair,
+                    _describe(self._capture),
+                    _describe(self._playback),
+                )
+            )
+            self._dispatch(started)
+            commit = True
+        except KeyboardInterrupt:
+            commit = interrupted = True  # a clean stop: the recording so far is complete
+        finally:
+            self._shutdown(commit)
+        stats = self._stats(time.perf_counter() - started)
+        self._deliver(stats)
+        if interrupted:
+            raise KeyboardInterrupt
+        return stats
+
+    # --- input and output --------------------------------------------------------------
+
+    def _open_io(self) -> None:
+        cfg = self.config
+        voice_rate = _voice_rate(self._stages)
+        echo = None
+        if cfg.output_is_file and cfg.simulate_echo:
+            echo = EchoPath(cfg.simulate_echo, cfg.output_rate or voice_rate)
+        try:
+            self._playback = self._open_playback(voice_rate, echo)
+            self._capture = self._open_capture(echo)
+        except BaseException:
+            self._shutdown(commit=False)
+            raise
+
+    def _open_capture(self, echo: EchoPath | None) -> DeviceCapture | FileCapture:
+        cfg = self.config
+        if cfg.input_is_file:
+            assert cfg.input is not None
+            script = None
+            if cfg.ptt_script == "auto":
+                script = ptt_script_from_speech(cfg.input)
+            elif cfg.ptt_script:
+                script = read_ptt_script(cfg.ptt_script)
+            capture = FileCapture(cfg.input, self._capture_q, self._clock, script, echo)
+            capture.press = self._press
+            return capture
+        host = self._portaudio()
+        device = host.resolve(cfg.input, "input")
+        return DeviceCapture(host, device, self._capture_q, cfg.input_rate)
+
+    def _open_playback(
+        self, voice_rate: int, echo: EchoPath | None
+    ) -> DevicePlayback | FilePlayback:
+        cfg = self.config
+        if cfg.output_is_file:
+            assert cfg.output is not None
+            rate = cfg.output_rate or voice_rate
+            return FilePlayback(cfg.output, self._playback_q, self._clock, rate, echo)
+        host = self._portaudio()
+        device = host.resolve(cfg.output, "output")
+        return DevicePlayback(host, device, self._playback_q, cfg.output_rate)
+
+    def _portaudio(self) -> PortAudio:
+        if self._host is None:
+            self._host = PortAudio()
+        return self._host
+
+    def _close_io(self, commit: bool) -> None:
+        if isinstance(self._playback, FilePlayback):
+            self._playback.close(commit)
+        elif self._playback is not None:
+            self._playback.close()
+        if self._capture is not None:
+            self._capture.close()
+        if self._host is not None:
+            self._host.close()
+            self._host = None
+
+    def _shutdown(self, commit: bool) -> None:
+        self._stopping.set()
+        self._clock.stopped.set()
+        if self._engine is not None:
+            self._engine.stop()
+        if self._engine_thread is not None:
+            self._engine_thread.join(timeout=0.7)
+        self._close_io(commit)
+
+    def _check_devices(self) -> None:
+        """Notice a device that went away, and bring the session back when it returns."""
+        now = time.perf_counter()
+        if now - self._last_health_check < 0.25:
+            return
+        self._last_health_check = now
+        for part in (self._capture, self._playback):
+            failure = getattr(part, "failure", None)
+            if failure is not None:
+                raise failure
+        devices = [
+            d
+            for d in (self._capture, self._playback)
+            if isinstance(d, (DeviceCapture, DevicePlayback))
+        ]
+        if not devices or all(d.healthy(STALL_S) for d in devices):
+            return
+        lost = next(d for d in devices if not d.healthy(STALL_S))
+        kind = "microphone" if isinstance(lost, DeviceCapture) else "speaker"
+        self._recover(f"the {kind} {lost.device.name!r} stopped delivering audio (unplugged?)")
+
+    def _recover(self, problem: str) -> None:
+        log.warning("%s; waiting for it to come back", problem)
+        with self._lock:
+            self._fault = problem
+            self._barge_in(self._max_uid)
+            self._refresh_state()
+        self._deliver(StageError("device", f"{problem}; retrying every {RETRY_S:.0f} s"))
+        for device in (self._capture, self._playback):
+            if isinstance(device, (DeviceCapture, DevicePlayback)):
+                device.close()
+        if self._host is not None:
+            self._host.close()
+            self._host = None  # a fresh PortAudio session sees devices plugged in since
+        while not self._stopping.wait(RETRY_S):
+            try:
+                if isinstance(self._playback, DevicePlayback):
+                    self._playback = self._open_playback(_voice_rate(self._stages), None)
+                if isinstance(self._capture, DeviceCapture):
+                    self._capture = self._open_capture(None)
+                self._playback.start()  # type: ignore[union-attr]
+                self._capture.start()  # type: ignore[union-attr]
+            except DeviceError as exc:
+                log.info("still no device: %s", exc)
+                if self._host is not None:
+                    self._host.close()
+                    self._host = None
+                continue
+            log.warning("audio devices are back")
+            with self._lock:
+                self._fault = None
+                self._counters.recoveries += 1
+                self._refresh_state()
+            return
+
+    # --- the engine ------------------------------------------------------------------------
+
+    def _engine_loop(self) -> None:
+        try:
+            while True:
+                engine = Engine(
+                    self._stages, engine_config(self.config, self._source, self._target)
+                )
+                self._engine = engine
+                for event in engine.run(self._source_items()):
+                    self._inbox.put(event)
+                if self._stopping.is_set() or not self._switch_direction():
+                    break
+        except BaseException as exc:  # raised again in the caller's thread
+            self._inbox.put(exc)
+        finally:
+            self._inbox.put(_ENGINE_DONE)
+
+    def _switch_direction(self) -> bool:
+        """After a swap request drained the engine: load the other direction, go on."""
+        with self._lock:
+            wanted, self._swap_to = self._swap_to, None
+        if wanted is None:
+            return False
+        try:
+            self._stages = self._load_stages(*wanted)
+        except EdgeError as exc:
+            self._inbox.put(StageError("live", f"cannot swap languages: {exc}"))
+            return True
+        with self._lock:
+            self._source, self._target = wanted
+            self._publish(LanguagePairChanged(self.language_pair))
+        return True
+
+    def _source_items(self) -> Iterator[AudioBlock | PushToTalk]:
+        while not self._stopping.is_set() and self._swap_to is None:
+            items = self._capture_q.take(0.05, self._stopping)
+            if items is None:
+                return
+            yield from items
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def _dispatch(self, started: float) -> None:
+        engine_done = False
+        while not self._stopping.is_set():
+            try:
+                item = self._inbox.get(timeout=0.02)
+            except queue.Empty:
+                item = None
+            if item is _ENGINE_DONE:
+                engine_done = True
+            elif isinstance(item, BaseException):
+                raise item
+            elif isinstance(item, Event):
+                self._on_engine_event(item)
+            self._check_devices()
+            with self._lock:
+                self._advance_playback()
+                self._refresh_state()
+                drained = not self._playback_q.busy and not self._deferred
+            if engine_done and drained and self._inbox.empty():
+                return
+            limit = self.config.max_seconds
+            if limit is not None and time.perf_counter() - started >= limit:
+                return
+
+    def _on_engine_event(self, event: Event) -> None:
+        with self._lock:
+            uid = getattr(event, "utterance_id", None)
+            if isinstance(uid, int):
+                self._max_uid = max(self._max_uid, uid)
+            if isinstance(event, SpeechStarted):
+                self._utterances.setdefault(event.utterance_id, _Utterance())
+                if self.config.mode == "vad":
+                    self._in_speech = True
+                    if self.config.duplex == "full" and self._playback_q.busy:
+                        self._barge_in(event.utterance_id - 1)
+            elif isinstance(event, SpeechEnded):
+                self._in_speech = False
+                utterance = self._utterances.setdefault(event.utterance_id, _Utterance())
+                utterance.speech_end_wall = self._capture_q.wall_of(event.end_s)
+                self._counters.utterances += 1
+            elif isinstance(event, SpeechDiscarded):
+                self._in_speech = False
+                self._utterances.pop(event.utterance_id, None)
+            elif isinstance(event, AudioOut):
+                self._on_audio(event)
+            elif isinstance(event, UtteranceMetrics):
+                utterance = self._utterances.get(event.utterance_id)
+                if utterance is not None:
+                    utterance.engine_done = True
+            self._advance_playback()
+            self._refresh_state()
+        self._deliver(event)
+
+    def _on_audio(self, event: AudioOut) -> None:
+        uid = event.utterance_id
+        if uid <= self._dropped_through:
+            return
+        utterance = self._utterances.setdefault(uid, _Utterance())
+        samples = resample(event.samples, event.sample_rate, self._playback_q.sample_rate)
+        if utterance.has_audio and event.sentence_index != utterance.last_sentence:
+            gap = np.zeros(int(SENTENCE_GAP_S * self._playback_q.sample_rate), np.float32)
+            samples = np.concatenate([gap, samples])
+        utterance.has_audio = True
+        utterance.last_sentence = event.sentence_index
+        self._deferred.append((uid, samples))
+
+    def _may_play(self) -> bool:
+        # Half duplex: the device does not talk over the user (nor hear itself doing so).
+        if self._fault is not None:
+            return False
+        return self.config.duplex == "full" or not (self._ptt_held or self._in_speech)
+
+    def _advance_playback(self) -> None:
+        """Hand deferred speech to the speaker, and close utterances that were played."""
+        if self._deferred and self._may_play():
+            for uid, samples in self._deferred:
+                self._playback_q.enqueue(uid, samples)
+            self._deferred.clear()
+        while self._playback_q.started:
+            uid, wall = self._playback_q.started.popleft()
+            utterance = self._utterances.get(uid)
+            if utterance is not None and utterance.first_played is None:
+                utterance.first_played = wall
+        pending_ids = {uid for uid, _s in self._deferred}
+        for uid in sorted(self._utterances):
+            utterance = self._utterances[uid]
+            if not utterance.engine_done or uid in pending_ids:
+                continue
+            playing = self._playback_q.busy and self._playback_q.playing_id <= uid
+            if playing and not utterance.interrupted:
+                continue
+            del self._utterances[uid]
+            if utterance.has_audio:
+                self._finish_playback(uid, utterance)
+
+    def _finish_playback(self, uid: int, utterance: _Utterance) -> None:
+        latency = None
+        if utterance.first_played is not None and utterance.speech_end_wall is not None:
+            latency = max(0.0, (utterance.first_played - utterance.speech_end_wall) * 1000)
+            self._counters.first_played_ms.append(round(latency, 1))
+        if not utterance.interrupted:
+            self._counters.played += 1
+        self._deliver(Playback(uid, latency, utterance.interrupted))
+
+    def _barge_in(self, through: int) -> None:
+        """Drop the speech of utterances up to ``through``: playing, waiting or in the engine."""
+        if through <= self._dropped_through:
+            return
+        cut = self._playback_q.busy or any(uid <= through for uid, _s in self._deferred)
+        self._dropped_through = through
+        self._playback_q.drop_through(through)
+        self._deferred = [(uid, s) for uid, s in self._deferred if uid > through]
+        if self._engine is not None:
+            self._engine.cancel_output(through)
+        for uid, utterance in self._utterances.items():
+            if uid <= through:
+                utterance.interrupted = True
+                utterance.engine_done = True
+        if cut:
+            self._counters.barge_ins += 1
+
+    def _press(self, pressed: bool, at: float) -> None:
+        """A push-to-talk press or release, from a key, the bridge, or a script."""
+        with self._lock:
+            if pressed == self._ptt_held:
+                return
+            self._ptt_held = pressed
+            if pressed and (self._playback_q.busy or self._deferred):
+                self._barge_in(self._max_uid)
+            if self.config.mode == "ptt":
+                self._capture_q.push_control(PushToTalk(pressed, at))
+            self._refresh_state()
+
+    def _gate_closed(self, wall: float) -> bool:
+        """Called by the capture callback: mute the microphone while the device speaks."""
+        if self.config.duplex == "full" or self._ptt_held:
+            return False
+        playback = self._playback_q
+        return playback.busy or wall < playback.audible_until + self.config.echo_guard_s
+
+    # --- state and events ---------------------------------------------------------------
+
+    def _refresh_state(self) -> None:
+        if self._fault is not None:
+            state = "error"
+        elif self._ptt_held or self._in_speech:
+            state = "listening"
+        elif self._playback_q.busy:
+            state = "speaking"
+        elif self._deferred or self._utterances_waiting():
+            state = "thinking"
+        else:
+            state = "idle"
+        if state != self._state:
+            previous, self._state = self._state, state
+            self._publish(StateChanged(state=state, previous=previous))
+
+    def _utterances_waiting(self) -> bool:
+        # Started and not yet played nor discarded: after a release, until its speech plays.
+        return bool(self._utterances)
+
+    def _publish(self, event: Event) -> None:
+        """To the bridge's listeners (under the lock, so they see changes in order) and on."""
+        for listener in list(self._listeners):
+            listener(event)
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _stats(self, wall: float) -> LiveStats:
+        capture = self._capture
+        overflows = capture.overflows if isinstance(capture, DeviceCapture) else 0
+        c = self._counters
+        return LiveStats(
+            wall_s=wall,
+            utterances=c.utterances,
+            played=c.played,
+            barge_ins=c.barge_ins,
+            overruns=self._capture_q.dropped_blocks + overflows,
+            dropped_audio_s=self._capture_q.dropped_s,
+            gated_s=self._capture_q.gated_s,
+            device_recoveries=c.recoveries,
+            first_played_ms=list(c.first_played_ms),
+        )
+
+
+def _describe(part: DeviceCapture | DevicePlayback | FileCapture | FilePlayback) -> str:
+    if isinstance(part, (FileCapture, FilePlayback)):
+        return str(part.path)
+    return f"{part.device.name} ({part.rate} Hz, {part.channels} ch)"
+
+
+def _voice_rate(stages: Stages) -> int:
+    voices = [v for v in (stages.tts, *stages.voices.values()) if v is not None]
+    return voices[0].sample_rate if voices else 22050
+
+
+def _gain(volume: int) -> float:
+    # Loudness follows the square of the level closer than the level itself.
+    return (volume / 100.0) ** 2
+
+
+def _short(code: str) -> str:
+    return (to_iso639_1(code) or code.split("_")[0]).upper()

@@ -1,0 +1,65 @@
+"""Events of a live session, on top of the engine's (``edge.events``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..events import Event
+
+
+@dataclass
+class SessionStarted(Event):
+    """The devices are open and the session listens."""
+
+    name: ClassVar[str] = "session_start"
+    mode: str
+    language_pair: str
+    input: str  # device name and format, or the file
+    output: str
+
+
+@dataclass
+class Playback(Event):
+    """One utterance's translated speech was played (or cut short by a barge-in)."""
+
+    name: ClassVar[str] = "playback"
+    utterance_id: int
+    # From the end of speech (push-to-talk: the release) to the first sound out.
+    end_of_speech_to_first_played_ms: float | None
+    interrupted: bool
+
+
+@dataclass
+class LiveStats(Event):
+    """Closing summary of a live session."""
+
+    name: ClassVar[str] = "live_stats"
+    wall_s: float
+    utterances: int
+    played: int
+    barge_ins: int
+    overruns: int  # capture blocks lost: by the device, or dropped from a full backlog
+    dropped_audio_s: float
+    gated_s: float  # microphone audio muted while the device spoke (echo gate)
+    device_recoveries: int
+    first_played_ms: list[float]
+
+
+@dataclass
+class LanguagePairChanged(Event):
+    name: ClassVar[str] = "language_pair"
+    pair: str  # source>target as short upper-case codes, e.g. "EN>ES"
+
+
+@dataclass
+class VolumeChanged(Event):
+    name: ClassVar[str] = "volume"
+    level: int  # 0..100
+
+
+@dataclass(frozen=True)
+class ControllerSnapshot:
+    state: str
+    language_pair: str
+    volume: int
