@@ -308,11 +308,12 @@ def cpu_compute_types() -> tuple[str, ...]:
 
 
 def ort_session_options(threads: int, *, memory_arena: bool = False) -> Any:
-    """Session options for one model: its own thread count, and no CPU memory arena.
+    """Session options for one model: its own thread count, with or without the CPU arena.
 
     The arena keeps the largest working set a model ever needed (Piper: grows with the
-    longest sentence) resident for the life of the session; without it memory goes back
-    after each run (measured in docs/hardware.md).
+    longest sentence) resident for the life of the session; without it, and with
+    :func:`limit_heap_retention`, memory goes back after each run, at a cost in speed
+    (docs/hardware.md).
     """
     import onnxruntime as ort
 

@@ -41,4 +41,4 @@ def test_chunked_voice_says_the_same_words(joe, moonshine) -> None:
     audio = resample(np.concatenate(chunks), joe.sample_rate, 16000)
     heard = normalized(moonshine.recognize(audio).text)
     assert heard.split()[:4] == ["the", "train", "to", "the"], heard
-    assert "platform" in heard
+    assert {"airport", "nine", "four"} <= set(heard.split()), heard

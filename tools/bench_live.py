@@ -331,7 +331,7 @@ def cmd_partials(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def cmd_soak(args: argparse.Namespace) -> list[dict[str, Any]]:
     setup = load_setup("cascade-opus", args)
-    cycle, _ = conversation(setup.voice, BENCH_SENTENCES, gap_s=4.0, lead_s=0.0)
+    cycle, _ = conversation(setup.voice, BENCH_SENTENCES, gap_s=args.gap, lead_s=0.0)
     per_turn = len(cycle) / SAMPLE_RATE / len(BENCH_SENTENCES)
     rng = np.random.default_rng(1)
     sentences, pauses = [], []
@@ -340,7 +340,7 @@ def cmd_soak(args: argparse.Namespace) -> list[dict[str, Any]]:
         sentences.append(BENCH_SENTENCES[len(sentences) % len(BENCH_SENTENCES)])
         pauses.append(float(rng.choice([0.0, 0.0, 5.0, 30.0])))  # now and then nobody speaks
         media += per_turn + pauses[-1]
-    audio, turns = conversation(setup.voice, sentences, gap_s=4.0, pauses=pauses)
+    audio, turns = conversation(setup.voice, sentences, gap_s=args.gap, pauses=pauses)
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_wav(Path(tmp) / "soak.wav", audio)
         config = LiveConfig(
@@ -368,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="idle: how long")
     parser.add_argument("--minutes", type=float, default=30.0, help="soak: audio length")
     parser.add_argument("--speed", type=float, default=3.0, help="soak: faster than real time")
+    parser.add_argument(
+        "--gap", type=float, default=6.0, help="soak: silence after each reply, in audio seconds"
+    )
     parser.add_argument("--extra", nargs="*", default=[], help="hangover: more recordings")
     parser.add_argument("--output", metavar="FILE.json")
     args = parser.parse_args(argv)

@@ -104,7 +104,9 @@ class SoakReport:
     transcripts: int
     played: int
     lost: int
+    lost_at_s: list[float]  # where the turns that were never transcribed start
     overruns: int
+    gated_s: float
     rss_after_warmup_mb: float
     rss_peak_after_warmup_mb: float
     rss_growth_pct: float
@@ -148,14 +150,21 @@ def soak(
     rss_warm = warm[0][1] if warm else float("nan")
     rss_peak = max((s[1] for s in warm), default=float("nan"))
     transcripts = [e for e in log.of(Transcript) if e.text.strip()]
+    lost_at = [
+        t.start_s
+        for t in turns
+        if not any(t.start_s - 0.5 <= e.start_s <= t.end_s for e in transcripts)
+    ]
     return SoakReport(
         media_s=media_s,
         wall_s=stats.wall_s,
         turns=len(turns),
         transcripts=len(transcripts),
         played=sum(1 for p in log.of(Playback) if not p.interrupted),
-        lost=max(0, len(turns) - len(transcripts)),
+        lost=len(lost_at),
+        lost_at_s=[round(x, 1) for x in lost_at],
         overruns=stats.overruns,
+        gated_s=round(stats.gated_s, 1),
         rss_after_warmup_mb=round(rss_warm, 1),
         rss_peak_after_warmup_mb=round(rss_peak, 1),
         rss_growth_pct=round(100 * (rss_peak - rss_warm) / rss_warm, 2),
