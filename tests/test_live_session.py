@@ -79,7 +79,7 @@ def _spoken(path: Path, moonshine) -> list[tuple[float, float, str]]:  # noqa: A
 def _same_texts(heard: list[str], said: list[str]) -> bool:
     """Recognized ``said``, up to ASR slips (Moonshine tiny on synthetic speech)."""
     return len(heard) == len(said) and all(
-        jiwer.wer(normalized(s), normalized(h)) <= 0.25 for h, s in zip(heard, said, strict=True)
+        jiwer.wer(normalized(s), normalized(h)) <= 0.3 for h, s in zip(heard, said, strict=True)
     )
 
 
@@ -105,7 +105,7 @@ def test_vad_session_speaks_each_translation_after_its_turn(
     heard = _spoken(tmp_path / "out.wav", moonshine)
     assert len(heard) == 3
     for (start, _end, text), turn, nxt in zip(heard, spoken, [*spoken[1:], None], strict=True):
-        assert jiwer.wer(normalized(turn.text), normalized(text)) <= 0.2
+        assert jiwer.wer(normalized(turn.text), normalized(text)) <= 0.3
         assert turn.end_s < start < (nxt.start_s if nxt else float("inf"))
     states = _states(log)
     assert set(states) <= set(STATES)
