@@ -206,7 +206,7 @@ def _mt_dir(kind: str, cache: Path) -> Path:
 
 
 def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -> ConfigResult:
-    from .engine import AudioBlock, Engine, EngineConfig, Stages
+    from .engine import AudioBlock, Engine, EngineConfig, Stages, peak_rss_mb
     from .events import AudioOut, Metrics, SpeechEnded
     from .translator import RuntimeOptions, load_mt, load_recognizer, load_voice
     from .vad import VadConfig, VadSegmenter
@@ -284,7 +284,7 @@ def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -
         naive_latency_ms=[round(x, 1) for x in naive],
         stage_ms=metrics.stage_ms,
         real_time_factor=metrics.real_time_factor,
-        peak_rss_mb=round(_peak_rss_mb(), 1),
+        peak_rss_mb=round(peak_rss_mb() or 0.0, 1),
         mt_tokens_per_s=round(standin.decoded_tokens / standin.decode_seconds, 1)
         if standin and standin.decode_seconds
         else None,
@@ -338,12 +338,6 @@ def _naive(
             processing = time.perf_counter() - t0
             latencies.append((confirmed_s - true_end + processing) * 1000)
     return latencies
-
-
-def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- orchestration ------------------------------------------------------------------------

@@ -924,7 +924,7 @@ class Engine:
             stage_ms=stage_ms,
             real_time_factor={k: round(v, 4) for k, v in rtf.items()},
             end_of_speech_to_first_audio_ms=[round(x, 1) for x in self._latencies],
-            peak_rss_mb=_peak_rss_mb(),
+            peak_rss_mb=peak_rss_mb(),
         )
 
 
@@ -1037,7 +1037,19 @@ class _Press:
         )
 
 
-def _peak_rss_mb() -> float | None:
+def peak_rss_mb() -> float | None:
+    """This process's own peak resident size (VmHWM).
+
+    Not ``ru_maxrss``: on Linux a child started from a large parent inherits the parent's
+    high-water mark there.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     try:
         import resource
 

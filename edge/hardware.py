@@ -62,9 +62,9 @@ ORT_CUDA_OPTIONS = {
     "cudnn_conv_algo_search": "HEURISTIC",
 }
 # Below this much RAM (MemTotal) the low-memory settings are on by default: they cut a
-# pipeline's peak by 4-13% and its resident size after use by up to a third, but slow Piper
-# by about 1.8x and Whisper by about 1.3x (docs/hardware.md), a price only boards with
-# 512 MB should pay.
+# pipeline's peak by 3-11% and its resident size after use by 7-22% (a third for Piper or
+# Whisper alone), but slow Piper about 1.8x and Whisper about 1.3x (docs/hardware.md), a
+# price only boards with 512 MB should pay.
 LOW_MEMORY_BELOW_MB = 768.0
 # Allocations at least this large get their own mmap and go back to the system when freed.
 _MMAP_THRESHOLD = 128 * 1024
