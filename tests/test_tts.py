@@ -1,3 +1,4 @@
+import jiwer
 import numpy as np
 
 from edge.audio import resample
@@ -40,5 +41,5 @@ def test_chunked_voice_says_the_same_words(joe, moonshine) -> None:
     assert len(chunks) == 3
     audio = resample(np.concatenate(chunks), joe.sample_rate, 16000)
     heard = normalized(moonshine.recognize(audio).text)
-    assert heard.split()[:4] == ["the", "train", "to", "the"], heard
-    assert {"airport", "nine", "four"} <= set(heard.split()), heard
+    # Piper adds random noise, and the cut costs a little at the seam: bound the error.
+    assert jiwer.wer(normalized(text), heard) <= 0.3, heard
