@@ -174,7 +174,8 @@ def sample_recording(path: Path) -> tuple[np.ndarray, list[Utterance]]:
 # --- one configuration, in this process -------------------------------------------------
 
 
-def _models(models_dir: str | None) -> dict[str, Path]:
+def demo_model_paths(models_dir: str | None) -> dict[str, Path]:
+    """Installed demo models by role: asr, tts, direct."""
     from .models import ModelStore
 
     store = ModelStore(Path(models_dir) if models_dir else None)
@@ -186,7 +187,8 @@ def _models(models_dir: str | None) -> dict[str, Path]:
     return {role: store.get(model_id).path for role, model_id in wanted.items()}
 
 
-def _synthetic_mt(kind: str, cache: Path) -> Path:
+def synthetic_mt(kind: str, cache: Path) -> Path:
+    """The random-weight MT model of ``kind``'s size, built in ``cache`` on first use."""
     from .synthetic.ct2_transformer import NLLB_600M, OPUS_MT, build_nllb_like
 
     preset = {"cascade-opus": OPUS_MT, "cascade-nllb": NLLB_600M}[kind]
@@ -211,7 +213,7 @@ def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -
     from .translator import RuntimeOptions, load_mt, load_recognizer, load_voice
     from .vad import VadConfig, VadSegmenter
 
-    paths = _models(models_dir)
+    paths = demo_model_paths(models_dir)
     options = RuntimeOptions(asr_threads=threads, mt_threads=threads)
     voice = load_voice(paths["tts"], options)
     stages = Stages(tts=voice)
@@ -379,7 +381,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for config in configs:
         if config.startswith("cascade"):
             # Built here, not in the measured process: building peaks above the model's size.
-            _synthetic_mt(config, cache)
+            synthetic_mt(config, cache)
         print(f"running {config} ...", file=sys.stderr, flush=True)
         cmd = [
             sys.executable,

@@ -36,7 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from edge.asr.base import SAMPLE_RATE  # noqa: E402
 from edge.audio import read_audio  # noqa: E402
-from edge.bench import BENCH_SENTENCES, FixedLengthStandIn, machine_description  # noqa: E402
+from edge.bench import (  # noqa: E402
+    BENCH_SENTENCES,
+    FixedLengthStandIn,
+    demo_model_paths,
+    machine_description,
+    synthetic_mt,
+)
 from edge.engine import Stages  # noqa: E402
 from edge.events import UtteranceMetrics  # noqa: E402
 from edge.live.config import LiveConfig  # noqa: E402
@@ -52,29 +58,6 @@ PTT_LAG_S = 0.05  # and up this long after the last one
 # --- models -----------------------------------------------------------------------------
 
 
-def _store_paths(models_dir: str | None) -> dict[str, Path]:
-    from edge.models import ModelStore
-
-    store = ModelStore(Path(models_dir) if models_dir else None)
-    ids = {
-        "asr": "moonshine-tiny-en",
-        "tts": "piper-en_US-joe-medium",
-        "direct": "whisper-base-ct2",
-    }
-    return {role: store.get(model_id).path for role, model_id in ids.items()}
-
-
-def _synthetic_mt(kind: str, cache: Path) -> Path:
-    from edge.synthetic.ct2_transformer import NLLB_600M, OPUS_MT, build_nllb_like
-
-    out = cache / kind
-    if not (out / "model.bin").is_file():
-        print(f"building the {kind} stand-in model in {out} ...", file=sys.stderr)
-        preset = {"cascade-opus": OPUS_MT, "cascade-nllb": NLLB_600M}[kind]
-        build_nllb_like(out, languages=("eng_Latn", "spa_Latn", "deu_Latn"), **preset)
-    return out
-
-
 @dataclass
 class Setup:
     name: str
@@ -85,7 +68,7 @@ class Setup:
 
 
 def load_setup(name: str, args: argparse.Namespace) -> Setup:
-    paths = _store_paths(args.models_dir)
+    paths = demo_model_paths(args.models_dir)
     options = RuntimeOptions(device="cpu", asr_threads=args.threads, mt_threads=args.threads)
     voice = load_voice(paths["tts"], options)
     if name == "direct":
@@ -93,7 +76,7 @@ def load_setup(name: str, args: argparse.Namespace) -> Setup:
         stages = Stages(direct=direct, tts=voice)  # type: ignore[arg-type]
         setup = Setup(name, stages, "spa_Latn", "eng_Latn", voice)
     else:
-        mt = FixedLengthStandIn(load_mt(_synthetic_mt(name, Path(args.cache)), options))
+        mt = FixedLengthStandIn(load_mt(synthetic_mt(name, Path(args.cache)), options))
         asr = load_recognizer(paths["asr"], options)
         stages = Stages(segment_asr=asr, mt=mt, tts=voice)  # type: ignore[arg-type]
         setup = Setup(name, stages, "eng_Latn", "spa_Latn", voice)
