@@ -37,8 +37,17 @@ def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) ->
         "--models-dir", metavar="DIR", help="installed models (default: $EDGE_MODELS_DIR)"
     )
     run = parser.add_argument_group("runtime")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
-    run.add_argument("--threads", type=int, default=2, help="threads per stage (default: 2)")
+    run.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto (default): CUDA for the stages that load and run there, else CPU",
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="threads per ASR and MT stage (default: measured per stage for this many cores)",
+    )
     run.add_argument(
         "--beam-size", type=int, default=1, help="beam size for Whisper and MT (default: 1)"
     )

@@ -153,6 +153,7 @@ class _Sentence:
     translated: str | None = None  # set when no MT is needed (direct mode)
     speculative: bool = False
     spoken_lang: str | None = None  # direct mode: the language that was spoken
+    segment_key: tuple[int, float, float] | None = None  # speculative: the audio it came from
 
 
 @dataclass
@@ -224,6 +225,9 @@ class Engine:
         self._mt_memo = _Memo()
         self._tts_memo = _Memo(8)
         self._asr_memo = _Memo(4)
+        # Per utterance, the segment of the newest speculation or of the final decode: older
+        # speculative jobs still queued are stale and skipped instead of competing for cores.
+        self._current_segment: dict[int, tuple[int, float, float]] = {}
         self._stage_seconds = {"vad": 0.0, "asr": 0.0, "mt": 0.0, "tts": 0.0}
         self._audio_seconds = 0.0
         self._speech_seconds = 0.0
@@ -274,6 +278,17 @@ class Engine:
     def cancel_output(self, through_utterance_id: int) -> None:
         """Stop translating and speaking utterances up to this id (the user barged in)."""
         self._cancelled_through = max(self._cancelled_through, through_utterance_id)
+
+    def _track_segment(self, utterance_id: int, segment: SpeechSegment) -> tuple[int, float, float]:
+        key = _segment_key(utterance_id, segment)
+        self._current_segment[utterance_id] = key
+        for old in [u for u in self._current_segment if u < utterance_id - 8]:
+            del self._current_segment[old]
+        return key
+
+    def _stale(self, job: _Sentence) -> bool:
+        """A speculative job whose audio has since grown (speech resumed after the pause)."""
+        return job.speculative and self._current_segment.get(job.utterance_id) != job.segment_key
 
     def _cancelled(self, utterance_id: int) -> bool:
         return utterance_id <= self._cancelled_through
@@ -534,7 +549,7 @@ class Engine:
         return rec.text, rec.lang, None, time.perf_counter() - t0
 
     def _speculate(self, segment: SpeechSegment, utterance_id: int, speech_end_wall: float) -> None:
-        key = (utterance_id, round(segment.start_s, 3), round(segment.end_s, 3))
+        key = self._track_segment(utterance_id, segment)
         text, lang, spoken, seconds = self._recognize(segment.audio)
         self._stage_seconds["asr"] += seconds
         self._asr_memo.put(key, (text, lang, spoken, seconds))
@@ -551,6 +566,7 @@ class Engine:
                 speech_end_wall,
                 target,
                 speculative=True,
+                segment_key=key,
             )
             if spoken is not None:
                 job.translated, job.spoken_lang = sentence, spoken
@@ -597,7 +613,7 @@ class Engine:
     ) -> None:
         self._emit(SpeechEnded(utterance_id, segment.start_s, speech_end_s))
         self._speech_seconds += len(segment.audio) / SAMPLE_RATE
-        key = (utterance_id, round(segment.start_s, 3), round(segment.end_s, 3))
+        key = self._track_segment(utterance_id, segment)
         cached = self._asr_memo.get(key)
         if cached is not None:
             text, lang, spoken, seconds = cached  # type: ignore[misc]
@@ -782,17 +798,24 @@ class Engine:
             if isinstance(j, _Sentence)
             and j.target is not None
             and not self._cancelled(j.utterance_id)
+            and not self._stale(j)
         ]
         translating = {id(j) for j in jobs}
-        pending = [
-            j for j in jobs if j.translated is None and self._mt_memo.get(_mt_key(j)) is None
-        ]
+        # A speculative job and the final one for the same sentence often share a batch (the
+        # translator was busy when both arrived): decode each sentence once.
+        pending = list(
+            {
+                _mt_key(j): j
+                for j in jobs
+                if j.translated is None and self._mt_memo.get(_mt_key(j)) is None
+            }.values()
+        )
         groups: dict[tuple[str, str], list[_Sentence]] = {}
         for job in pending:
             assert job.target is not None
             mt = self._mt_for(job.lang, job.target)
             if mt is None:  # same source and target language: nothing to translate
-                job.translated = job.text
+                self._mt_memo.put(_mt_key(job), job.text)
             else:
                 groups.setdefault((job.lang, job.target), []).append(job)
         if groups:
@@ -861,7 +884,7 @@ class Engine:
                 continue
             key = (item.target, item.translated or "")
             if item.speculative:
-                if self._tts_memo.get(key) is None:
+                if self._tts_memo.get(key) is None and not self._stale(item):
                     t0 = time.perf_counter()
                     chunks = list(voice.synthesize(key[1]))
                     self._stage_seconds["tts"] += time.perf_counter() - t0
@@ -926,6 +949,10 @@ class Engine:
             end_of_speech_to_first_audio_ms=[round(x, 1) for x in self._latencies],
             peak_rss_mb=peak_rss_mb(),
         )
+
+
+def _segment_key(utterance_id: int, segment: SpeechSegment) -> tuple[int, float, float]:
+    return (utterance_id, round(segment.start_s, 3), round(segment.end_s, 3))
 
 
 def _mt_key(job: _Sentence) -> tuple[str, str | None, str]:

@@ -77,10 +77,11 @@ def _spoken(path: Path, moonshine) -> list[tuple[float, float, str]]:  # noqa: A
 
 
 def _same_texts(heard: list[str], said: list[str]) -> bool:
-    """Recognized ``said``, up to ASR slips (Moonshine tiny on synthetic speech)."""
-    return len(heard) == len(said) and all(
-        jiwer.wer(normalized(s), normalized(h)) <= 0.3 for h, s in zip(heard, said, strict=True)
-    )
+    """One transcript per utterance, recognized up to ASR slips (Moonshine tiny on Piper)."""
+    assert len(heard) == len(said), heard
+    error = jiwer.wer([normalized(s) for s in said], [normalized(h) for h in heard])
+    assert error <= 0.15, (error, heard)
+    return True
 
 
 def _states(log: SessionLog) -> list[str]:
@@ -104,8 +105,8 @@ def test_vad_session_speaks_each_translation_after_its_turn(
     # The output is the input's timeline: each reply after its turn, before the next one.
     heard = _spoken(tmp_path / "out.wav", moonshine)
     assert len(heard) == 3
-    for (start, _end, text), turn, nxt in zip(heard, spoken, [*spoken[1:], None], strict=True):
-        assert jiwer.wer(normalized(turn.text), normalized(text)) <= 0.3
+    assert _same_texts([text for _start, _end, text in heard], [t.text for t in spoken])
+    for (start, _end, _text), turn, nxt in zip(heard, spoken, [*spoken[1:], None], strict=True):
         assert turn.end_s < start < (nxt.start_s if nxt else float("inf"))
     states = _states(log)
     assert set(states) <= set(STATES)

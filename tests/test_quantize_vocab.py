@@ -140,3 +140,37 @@ def test_vocab_errors(nllb_dir: Path, french_text: Path, tmp_path: Path) -> None
         reduce_vocabulary(nllb_dir, tmp_path / "c", [french_text], ["fra_Latn"])
     capped = reduced_vocabulary(nllb_dir, [french_text], ["fra_Latn"], max_tokens=150)
     assert len(capped) <= 150
+
+
+def test_vmap_variant_speeds_only_its_target_language_through_edge(
+    nllb_dir: Path, french_text: Path, tmp_path: Path
+) -> None:
+    from edge.mt.ctranslate2_mt import CTranslate2Translator
+
+    reduce_vocabulary(nllb_dir, tmp_path / "vmap", [french_text], ["fr"])
+    kept = set((tmp_path / "vmap" / "vmap.txt").read_text(encoding="utf-8").split())
+    translator = CTranslate2Translator.load(tmp_path / "vmap")
+    assert translator.vmap_targets == {"fra_Latn"}
+    french = translator.translate_tokens(SOURCES, "eng_Latn", "fra_Latn")
+    assert all(tokens[0] == "fra_Latn" and set(tokens) <= kept for tokens in french)
+    # Other targets decode over the full vocabulary, as from the model it was made from.
+    plain = CTranslate2Translator.load(nllb_dir)
+    german = translator.translate_tokens(SOURCES, "eng_Latn", "deu_Latn")
+    assert german == plain.translate_tokens(SOURCES, "eng_Latn", "deu_Latn")
+    assert french != plain.translate_tokens(SOURCES, "eng_Latn", "fra_Latn")
+
+
+def test_variant_records_that_do_not_match_their_files_are_refused(
+    nllb_dir: Path, french_text: Path, tmp_path: Path
+) -> None:
+    from edge.errors import ModelError
+    from edge.mt.ctranslate2_mt import CTranslate2Translator
+
+    reduce_vocabulary(nllb_dir, tmp_path / "vmap", [french_text], ["fr"])
+    (tmp_path / "vmap" / "vmap.txt").unlink()
+    with pytest.raises(ModelError, match="vmap.txt"):
+        CTranslate2Translator.load(tmp_path / "vmap")
+    reduce_vocabulary(nllb_dir, tmp_path / "trim", [french_text], ["fr"], mode="trim")
+    trimmed = CTranslate2Translator.load(tmp_path / "trim")
+    assert trimmed.supports("eng_Latn", "fra_Latn")
+    assert not trimmed.supports("eng_Latn", "deu_Latn")

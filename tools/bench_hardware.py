@@ -268,8 +268,7 @@ def measure_model_memory(spec: dict[str, Any]) -> dict[str, Any]:
 def measure_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     """A paced (real-time) run of the engine: latency, stage real-time factors, peak RSS."""
     from edge import bench
-    from edge.engine import AudioBlock, Engine, EngineConfig, Stages
-    from edge.events import AudioOut, Metrics, SpeechEnded
+    from edge.engine import Stages
     from edge.translator import load_mt, load_recognizer, load_voice
 
     _import_runtimes()
@@ -291,50 +290,18 @@ def measure_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             audio, truth = bench.english_recording(voice)
             source, target = "eng_Latn", "spa_Latn"
-    warm = audio[: int((truth[0].end_s + 0.5) * SAMPLE_RATE)]
-    if stages.direct is not None:
-        stages.direct.recognize(warm, source)
-    else:
-        text = stages.segment_asr.recognize(warm, source).text  # type: ignore[union-attr]
-        stages.mt.translate([text or "Hello."], source, target)
-    list(voice.synthesize("Hello there."))
+    bench.warm(stages, audio, truth, source, target)
     loaded_mb = _rss_mb()
-
-    block = int(0.032 * SAMPLE_RATE)
-    start = time.perf_counter()
-
-    def paced():  # noqa: ANN202
-        for offset in range(0, len(audio), block):
-            delay = start + (offset + block) / SAMPLE_RATE - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            yield AudioBlock(audio[offset : offset + block], time.perf_counter())
-
-    engine = Engine(stages, EngineConfig(source=source, target=target))
-    first_audio: dict[int, float] = {}
-    ends: dict[int, float] = {}
-    metrics = None
-    for event in engine.run(paced()):
-        now = time.perf_counter()
-        if isinstance(event, AudioOut) and event.utterance_id not in first_audio:
-            first_audio[event.utterance_id] = now
-        elif isinstance(event, SpeechEnded):
-            ends[event.utterance_id] = event.end_s
-        elif isinstance(event, Metrics):
-            metrics = event
-    assert metrics is not None
-    latencies = []
-    for uid, wall in sorted(first_audio.items()):
-        true_end = min(truth, key=lambda u: abs(u.end_s - ends.get(uid, -1))).end_s
-        latencies.append((wall - (start + true_end)) * 1000)
+    run = bench.measure_paced(stages, audio, truth, source, target)
+    latencies = run.latency_ms
     return {
         "pipeline": spec["pipeline"],
         "threads": {s: p.threads for s, p in options.placements.items()},
         "devices": {s: p.device for s, p in options.placements.items()},
-        "utterances": f"{len(first_audio)}/{len(truth)}",
+        "utterances": f"{run.spoken}/{len(truth)}",
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
         "latency_ms_max": round(max(latencies), 1) if latencies else None,
-        "rtf": metrics.real_time_factor,
+        "rtf": run.metrics.real_time_factor,
         "runtime_mb": round(runtime_mb, 1),
         "loaded_mb": round(loaded_mb, 1),
         "peak_rss_mb": round(_peak_mb(), 1),
@@ -370,20 +337,12 @@ def run_worker(kind: str, spec: dict[str, Any], env: dict[str, str] | None = Non
 
 
 def build_mt_models(cache: Path) -> None:
-    from edge.synthetic.ct2_transformer import (
-        NLLB_600M,
-        OPUS_MT,
-        build_marian_like,
-        build_nllb_like,
-    )
+    from edge.bench import build_synthetic_mt
 
     if not (cache / "nllb-600m" / "model.bin").is_file():
         print("building the NLLB-600M-shaped model (about 40 s) ...", file=sys.stderr)
-        build_nllb_like(cache / "nllb-600m", languages=("eng_Latn", "spa_Latn"), **NLLB_600M)
-    if not (cache / "opus-mt" / "model.bin").is_file():
-        build_marian_like(
-            cache / "opus-mt", source_lang="eng_Latn", target_lang="spa_Latn", **OPUS_MT
-        )
+    build_synthetic_mt("cascade-nllb", cache / "nllb-600m")
+    build_synthetic_mt("cascade-opus", cache / "opus-mt")
 
 
 def devices() -> list[str]:

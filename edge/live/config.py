@@ -83,8 +83,8 @@ class LiveConfig:
     models_dir: str | None = None
     prefer: str = "auto"
     # runtime
-    device: str = "cpu"
-    threads: int = 2
+    device: str = "auto"  # CUDA for the stages that load and run there, else CPU
+    threads: int | None = None  # ASR and MT threads; None: measured per stage for the cores
     beam_size: int = 1
     json: bool = False
     max_seconds: float | None = None  # stop after this long (unattended tests)

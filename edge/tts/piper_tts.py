@@ -32,6 +32,8 @@ class PiperTTS:
         *,
         use_cuda: bool = False,
         length_scale: float | None = None,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
         speaker_id: int | None = None,
         volume: float = 1.0,
         num_threads: int = 0,
@@ -40,6 +42,9 @@ class PiperTTS:
         """Load a voice directory (or its .onnx file).
 
         ``num_threads`` are onnxruntime's intra-op threads (0: its default, one per core).
+        ``noise_scale`` and ``noise_w_scale`` (None: the voice's own) set Piper's randomness
+        in timbre and timing; 0 and 0 make synthesis deterministic, the same audio for the
+        same text (reproducible tests, cacheable prompts) at the cost of flatter prosody.
         Without the CPU memory arena the synthesis buffers of a long sentence are freed after
         it instead of staying resident, at a cost in speed (docs/hardware.md).
         """
@@ -66,7 +71,13 @@ class PiperTTS:
                 f"cannot load Piper voice {model}: {exc}", "re-download the voice"
             ) from None
         language = to_flores(_voice_language(voice_config, directory))
-        config = SynthesisConfig(speaker_id=speaker_id, length_scale=length_scale, volume=volume)
+        config = SynthesisConfig(
+            speaker_id=speaker_id,
+            length_scale=length_scale,
+            noise_scale=noise_scale,
+            noise_w_scale=noise_w_scale,
+            volume=volume,
+        )
         return cls(voice, language, config)
 
     def synthesize(self, text: str) -> Iterator[np.ndarray]:

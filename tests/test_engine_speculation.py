@@ -1,0 +1,93 @@
+"""Speculation at pauses: superseded speculative work is skipped, not done in full.
+
+Real Moonshine on Piper speech; the MT and the voice are recorders, so what each stage was
+asked to do is exact. The audio is fed faster than real time, so later pauses and the end of
+the utterance are queued while the (slow) translator is still busy with the first pause.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from edge.audio import resample
+from edge.engine import AudioBlock, Engine, EngineConfig, Stages
+from edge.events import AudioOut, Transcript
+
+from .conftest import ENGLISH_SENTENCES
+
+
+class SlowRecordingMT:
+    languages = ("eng_Latn", "spa_Latn")
+
+    def __init__(self, seconds: float) -> None:
+        self.calls: list[list[str]] = []
+        self._seconds = seconds
+        self._lock = threading.Lock()
+
+    def supports(self, source: str, target: str) -> bool:
+        return (source, target) == ("eng_Latn", "spa_Latn")
+
+    def translate(self, sentences: list[str], source: str, target: str) -> list[str]:
+        with self._lock:
+            self.calls.append(list(sentences))
+        time.sleep(self._seconds)
+        return [s.upper() for s in sentences]
+
+
+class RecordingVoice:
+    language = "spa_Latn"
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        self.spoken.append(text)
+        yield np.zeros(1600, np.float32)
+
+
+def _one_utterance_with_pauses(joe, sentences: list[str], pause_s: float) -> np.ndarray:  # noqa: ANN001
+    pieces = [np.zeros(8000, np.float32)]
+    for text in sentences:
+        audio = resample(np.concatenate(list(joe.synthesize(text))), joe.sample_rate, 16000)
+        voiced = np.flatnonzero(np.abs(audio) > 0.02)
+        pieces += [audio[voiced[0] : voiced[-1] + 1], np.zeros(int(pause_s * 16000), np.float32)]
+    pieces.append(np.zeros(16000, np.float32))
+    return np.concatenate(pieces)
+
+
+def test_superseded_speculation_is_neither_translated_nor_spoken(moonshine, joe) -> None:  # noqa: ANN001
+    sentences = ENGLISH_SENTENCES[:3]
+    # Pauses longer than the speculation delay (0.12 s), shorter than the hangover (0.35 s).
+    audio = _one_utterance_with_pauses(joe, sentences, pause_s=0.22)
+    mt, voice = SlowRecordingMT(seconds=1.0), RecordingVoice()
+    engine = Engine(
+        Stages(segment_asr=moonshine, mt=mt, tts=voice),
+        EngineConfig(source="eng_Latn", target="spa_Latn"),
+    )
+    blocks = (
+        AudioBlock(audio[i : i + 512], time.perf_counter()) for i in range(0, len(audio), 512)
+    )
+    events = list(engine.run(blocks))
+
+    transcripts = [e for e in events if isinstance(e, Transcript)]
+    assert len(transcripts) == 1
+    final = transcripts[0].text
+    translated = [s for call in mt.calls for s in call]
+    # Each sentence is translated once: speculative copies queued behind the busy translator
+    # were dropped when the utterance grew, and the final decode reused what was done.
+    assert len(translated) == len(set(translated)), mt.calls
+    assert len(mt.calls) >= 2  # the first pause was speculated on while the rest arrived
+    # Only the final text is spoken, each sentence once.
+    assert voice.spoken == [s.upper() for s in _sentences(final)], (voice.spoken, final)
+    assert sum(isinstance(e, AudioOut) for e in events) == len(voice.spoken)
+
+
+def _sentences(text: str) -> list[str]:
+    from edge.text import split_sentences
+
+    return split_sentences(text)
