@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from edge.events import Event, StateChanged
-from edge.live.events import ControllerSnapshot, LanguagePairChanged, VolumeChanged
-
-Listener = Callable[[Event], None]
+from edge.live.events import (
+    ControllerSnapshot,
+    LanguagePairChanged,
+    Listener,
+    Listeners,
+    VolumeChanged,
+)
 
 
 @runtime_checkable
@@ -63,7 +67,7 @@ class SimulatedController:
         speak_s: float = 0.8,
     ) -> None:
         self._lock = threading.RLock()
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners(self._lock)
         self._state = "idle"
         self._pair = language_pair
         self._volume = _clamp_volume(volume)
@@ -105,15 +109,7 @@ class SimulatedController:
             return ControllerSnapshot(self._state, self._pair, self._volume)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
 
     def close(self) -> None:
         with self._lock:
@@ -147,8 +143,7 @@ class SimulatedController:
 
     def _publish(self, event: Event) -> None:
         # Under the lock, so listeners see transitions in order.
-        for listener in list(self._listeners):
-            listener(event)
+        self._listeners.publish(event)
 
 
 def _clamp_volume(level: int) -> int:

@@ -49,6 +49,8 @@ from .devices import CALLBACK_S, DeviceCapture, DeviceError, DevicePlayback, Por
 from .events import (
     ControllerSnapshot,
     LanguagePairChanged,
+    Listener,
+    Listeners,
     LiveStats,
     Playback,
     SessionStarted,
@@ -73,8 +75,6 @@ SENTENCE_GAP_S = 0.15  # pause between the sentences of one translation
 STALL_S = 2.0  # a device silent this long is considered gone
 RETRY_S = 1.0  # how often a lost device is looked for
 _ENGINE_DONE = object()
-
-Listener = Callable[[Event], None]
 
 
 @dataclass
@@ -112,7 +112,7 @@ class LiveController:
         self._load_stages = load_stages
         self._on_event = on_event
         self._lock = threading.RLock()
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners(self._lock)
         self._source, self._target = to_flores(config.source), to_flores(config.target)
         self._state = "idle"
         self._volume = config.volume
@@ -171,15 +171,7 @@ class LiveController:
             return ControllerSnapshot(self._state, self.language_pair, self._volume)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
 
     # --- public --------------------------------------------------------------------------
 
@@ -558,8 +550,7 @@ class LiveController:
 
     def _publish(self, event: Event) -> None:
         """To the bridge's listeners (under the lock, so they see changes in order) and on."""
-        for listener in list(self._listeners):
-            listener(event)
+        self._listeners.publish(event)
         self._deliver(event)
 
     def _deliver(self, event: Event) -> None:

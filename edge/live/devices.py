@@ -261,7 +261,31 @@ def list_devices() -> list[DeviceInfo]:
         host.close()
 
 
-class DeviceCapture:
+class _DeviceStream:
+    """What a capture and a playback stream share: start, health (callbacks still coming), close."""
+
+    _stream: Any
+    last_callback: float
+
+    def start(self) -> None:
+        self.last_callback = time.perf_counter()
+        self._stream.start_stream()
+
+    def healthy(self, stall_s: float) -> bool:
+        """False once the device stopped delivering audio (unplugged, server gone)."""
+        try:
+            active = bool(self._stream.is_active())
+        except OSError:
+            return False
+        return active and time.perf_counter() - self.last_callback < stall_s
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError), _quiet_stderr():
+            self._stream.stop_stream()
+            self._stream.close()
+
+
+class DeviceCapture(_DeviceStream):
     """A microphone: native-rate callback -> 16 kHz mono blocks in a ``CaptureQueue``."""
 
     def __init__(self, host: PortAudio, device: DeviceInfo, queue: CaptureQueue, rate: int | None):
@@ -295,25 +319,8 @@ class DeviceCapture:
             return frames.astype(np.float32, copy=True)
         return self._resampler.resample_chunk(frames)
 
-    def start(self) -> None:
-        self.last_callback = time.perf_counter()
-        self._stream.start_stream()
 
-    def healthy(self, stall_s: float) -> bool:
-        """False once the device stopped delivering audio (unplugged, server gone)."""
-        try:
-            active = bool(self._stream.is_active())
-        except OSError:
-            return False
-        return active and time.perf_counter() - self.last_callback < stall_s
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError), _quiet_stderr():
-            self._stream.stop_stream()
-            self._stream.close()
-
-
-class DevicePlayback:
+class DevicePlayback(_DeviceStream):
     """A speaker: the callback pulls from a ``PlaybackQueue`` (silence when it is empty)."""
 
     def __init__(self, host: PortAudio, device: DeviceInfo, queue: PlaybackQueue, rate: int | None):
@@ -332,19 +339,3 @@ class DevicePlayback:
         mono = self.queue.render(frames, now)
         out = np.repeat(mono[:, None], self.channels, axis=1) if self.channels > 1 else mono
         return out.astype(np.float32, copy=False).tobytes(), self._continue
-
-    def start(self) -> None:
-        self.last_callback = time.perf_counter()
-        self._stream.start_stream()
-
-    def healthy(self, stall_s: float) -> bool:
-        try:
-            active = bool(self._stream.is_active())
-        except OSError:
-            return False
-        return active and time.perf_counter() - self.last_callback < stall_s
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError), _quiet_stderr():
-            self._stream.stop_stream()
-            self._stream.close()

@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ..events import Event
+
+Listener = Callable[[Event], None]
+
+
+class Listeners:
+    """A controller's subscribers (LEDs, a screen, the firmware bridge).
+
+    ``publish`` is called with the owner's lock held, so every listener sees the changes
+    in the order they happened.
+    """
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._items: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._items.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._items:
+                    self._items.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for listener in list(self._items):
+            listener(event)
 
 
 @dataclass
