@@ -100,6 +100,11 @@ def _load(args: argparse.Namespace, source: str, target: str | None):  # noqa: A
 def _printer(as_json: bool) -> Callable[[object], None]:
     from .events import AudioOut, Event, Metrics, Transcript, Translation
 
+    # Direct speech translation reports the translation before the source transcript (the
+    # second decode): hold translation lines until their utterance's transcript is printed.
+    held: dict[int, list[str]] = {}
+    printed: set[int] = set()
+
     def show(event: object) -> None:
         assert isinstance(event, Event)
         if as_json:
@@ -110,9 +115,19 @@ def _printer(as_json: bool) -> Callable[[object], None]:
                 f"[{event.start_s:7.2f} - {event.end_s:7.2f}] {event.lang}: {event.text}",
                 flush=True,
             )
+            printed.add(event.utterance_id)
+            for line in held.pop(event.utterance_id, []):
+                print(line, flush=True)
         elif isinstance(event, Translation):
-            print(f"{'':21}-> {event.lang}: {event.text}", flush=True)
+            line = f"{'':21}-> {event.lang}: {event.text}"
+            if event.utterance_id in printed:
+                print(line, flush=True)
+            else:
+                held.setdefault(event.utterance_id, []).append(line)
         elif isinstance(event, Metrics):
+            for lines in held.values():
+                print("\n".join(lines), flush=True)
+            held.clear()
             latencies = event.end_of_speech_to_first_audio_ms
             rtf = ", ".join(f"{k} {v:.3f}" for k, v in event.real_time_factor.items())
             print(

@@ -77,6 +77,28 @@ def test_translate_json_events(tmp_path: Path, models_dir: Path, whisper_base_di
     assert rate == 22050 and len(audio) > rate
 
 
+def test_translate_prints_each_translation_under_its_source(
+    tmp_path: Path, models_dir: Path, whisper_base_dir, joe_dir
+) -> None:  # noqa: ANN001
+    proc = edge(
+        "translate",
+        str(SAMPLES / "es_station.flac"),
+        "--from",
+        "es",
+        "--to",
+        "en",
+        "-o",
+        str(tmp_path / "out.wav"),
+        models_dir=models_dir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    sources = [i for i, line in enumerate(lines) if line.startswith("[")]
+    assert len(sources) == 3 and sources[0] == 0, lines  # three utterances in the sample
+    for i in sources:  # direct translation: the source line, then its English
+        assert "spa_Latn:" in lines[i] and lines[i + 1].strip().startswith("-> eng_Latn:"), lines
+
+
 def test_transcribe_prints_text(models_dir: Path, moonshine_dir) -> None:
     proc = edge("transcribe", str(SAMPLES / "beckett.flac"), "--lang", "en", models_dir=models_dir)
     assert proc.returncode == 0, proc.stderr
