@@ -103,7 +103,7 @@ def _printer(as_json: bool) -> Callable[[object], None]:
     # Direct speech translation reports the translation before the source transcript (the
     # second decode): hold translation lines until their utterance's transcript is printed.
     held: dict[int, list[str]] = {}
-    printed: set[int] = set()
+    last_printed = [0]  # the newest utterance whose transcript is out (ids only grow)
 
     def show(event: object) -> None:
         assert isinstance(event, Event)
@@ -115,12 +115,12 @@ def _printer(as_json: bool) -> Callable[[object], None]:
                 f"[{event.start_s:7.2f} - {event.end_s:7.2f}] {event.lang}: {event.text}",
                 flush=True,
             )
-            printed.add(event.utterance_id)
+            last_printed[0] = max(last_printed[0], event.utterance_id)
             for line in held.pop(event.utterance_id, []):
                 print(line, flush=True)
         elif isinstance(event, Translation):
             line = f"{'':21}-> {event.lang}: {event.text}"
-            if event.utterance_id in printed:
+            if event.utterance_id <= last_printed[0]:
                 print(line, flush=True)
             else:
                 held.setdefault(event.utterance_id, []).append(line)

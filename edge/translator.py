@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from .mt.base import TextTranslator
 from .tts.base import Voice
 from .vad import VadConfig
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 STREAMING_BACKENDS = (
@@ -123,25 +125,20 @@ def load_recognizer(
     threads = options.threads_for("asr")
     _prepare_memory(options)
     if backend == "ct2-whisper":
-        support = hardware.ctranslate2_support()
-        compute: dict[str, str] = {}
-
-        def load_whisper(device: str) -> WhisperCT2:
-            compute[device] = _ct2_compute_type(device, options, support)
-            return WhisperCT2.load(
+        return _place_ct2(
+            "asr",
+            options,
+            threads,
+            lambda device, compute_type: WhisperCT2.load(
                 path,
                 task=task,
                 device=device,
-                compute_type=compute[device],
+                compute_type=compute_type,
                 num_threads=threads,
                 beam_size=options.beam_size,
-            )
-
-        whisper, device, why = hardware.place(
-            "asr", options.device_for("asr"), support, load_whisper, _probe_whisper
+            ),
+            _probe_whisper,
         )
-        _record(options, "asr", device, threads, why, compute[device])
-        return whisper
     if task == "translate":
         raise ModelError(
             f"{path} cannot translate speech directly", "use a multilingual Whisper model"
@@ -191,24 +188,19 @@ def load_mt(model_dir: str | Path, options: RuntimeOptions) -> TextTranslator:
     path = require_dir(model_dir)
     threads = options.threads_for("mt")
     _prepare_memory(options)
-    support = hardware.ctranslate2_support()
-    compute: dict[str, str] = {}
-
-    def load(device: str) -> TextTranslator:
-        compute[device] = _ct2_compute_type(device, options, support)
-        return load_text_translator(
+    return _place_ct2(
+        "mt",
+        options,
+        threads,
+        lambda device, compute_type: load_text_translator(
             path,
             device=device,
-            compute_type=compute[device],
+            compute_type=compute_type,
             intra_threads=threads,
             max_batch_size=options.mt_max_batch_size,
-        )
-
-    translator, device, why = hardware.place(
-        "mt", options.device_for("mt"), support, load, _probe_mt
+        ),
+        _probe_mt,
     )
-    _record(options, "mt", device, threads, why, compute[device])
-    return translator
 
 
 def load_voice(model_dir: str | Path, options: RuntimeOptions) -> Voice:
@@ -246,6 +238,26 @@ def _ct2_compute_type(
 ) -> str:
     supported = support.compute_types if device == "cuda" else hardware.cpu_compute_types()
     return hardware.ct2_compute_type(device, options.compute_type, supported)
+
+
+def _place_ct2(
+    stage: str,
+    options: RuntimeOptions,
+    threads: int,
+    load: Callable[[str, str], T],
+    probe: Callable[[T], object],
+) -> T:
+    """A CTranslate2 model on the device ``options`` ask for, with that device's compute type."""
+    support = hardware.ctranslate2_support()
+    compute: dict[str, str] = {}
+
+    def load_on(device: str) -> T:
+        compute[device] = _ct2_compute_type(device, options, support)
+        return load(device, compute[device])
+
+    model, device, why = hardware.place(stage, options.device_for(stage), support, load_on, probe)
+    _record(options, stage, device, threads, why, compute[device])
+    return model
 
 
 def _record(
