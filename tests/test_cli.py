@@ -47,20 +47,18 @@ def test_version_and_help() -> None:
         assert command in out
 
 
+def _translate_station(output: Path, models_dir: Path, *flags: str) -> subprocess.CompletedProcess:
+    """The Spanish sample into English speech, with the demo models."""
+    sample = str(SAMPLES / "es_station.flac")
+    return edge(
+        "translate", sample, "--from", "es", "--to", "en", "-o", str(output), *flags,
+        models_dir=models_dir,
+    )  # fmt: skip
+
+
 def test_translate_json_events(tmp_path: Path, models_dir: Path, whisper_base_dir, joe_dir) -> None:
     output = tmp_path / "out.wav"
-    proc = edge(
-        "translate",
-        str(SAMPLES / "es_station.flac"),
-        "--from",
-        "es",
-        "--to",
-        "en",
-        "-o",
-        str(output),
-        "--json",
-        models_dir=models_dir,
-    )
+    proc = _translate_station(output, models_dir, "--json")
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     kinds = [e["event"] for e in events]
@@ -80,17 +78,7 @@ def test_translate_json_events(tmp_path: Path, models_dir: Path, whisper_base_di
 def test_translate_prints_each_translation_under_its_source(
     tmp_path: Path, models_dir: Path, whisper_base_dir, joe_dir
 ) -> None:  # noqa: ANN001
-    proc = edge(
-        "translate",
-        str(SAMPLES / "es_station.flac"),
-        "--from",
-        "es",
-        "--to",
-        "en",
-        "-o",
-        str(tmp_path / "out.wav"),
-        models_dir=models_dir,
-    )
+    proc = _translate_station(tmp_path / "out.wav", models_dir)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     sources = [i for i, line in enumerate(lines) if line.startswith("[")]
