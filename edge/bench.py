@@ -6,11 +6,14 @@ Each configuration runs in its own process (so peak RSS is its own):
 * the true end of each utterance is known from the input (clean recordings with silence
   between sentences), and latency is measured from it to the first output sample;
 * the same utterances go through a naive sequential cascade with the same models (wait for
-  the end of the utterance, ASR, MT of the whole text, synthesize everything, then play).
+  the end of the utterance, ASR, MT of the whole text, synthesize everything, then play);
+* both run twice: each sentence its own utterance, then the sentences spoken
+  :data:`SENTENCES_PER_TURN` to a turn with short pauses between them (one utterance each).
 
 The cascade configurations use a random-weight CTranslate2 model of the real architecture
-for MT, decoding exactly as many tokens as the source sentence has, and speak the source
-sentence: the timing is real, the words are a stand-in. ``cascade-nllb-vmap`` is the same NLLB
+for MT, decoding exactly as many tokens as the real tokenizer gives the source sentence
+(:func:`production_token_count`), and speak the source sentence, streamed word by word at
+the decode's pace: the timing is real, the words are a stand-in. ``cascade-nllb-vmap`` is the same NLLB
 model with a 32k-token output vocabulary map for the target language, as ``quantize vocab``
 publishes per language.
 """
@@ -21,12 +24,13 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,14 +53,31 @@ BENCH_SENTENCES = [
     "My phone battery is almost empty.",
     "Thank you very much for your help.",
 ]
-PAUSE_S = 1.2
+PAUSE_S = 1.2  # between utterances (turns)
+SENTENCES_PER_TURN = 2  # the "turns" layout: sentences spoken as one utterance
+WITHIN_TURN_PAUSE_S = 0.25  # between the sentences of a turn: under the VAD hangover
+
+
+_PIECES = re.compile(r"\w+|[^\w\s]")
+
+
+def production_token_count(sentence: str, flavour: str) -> int:
+    """Source tokens of ``sentence`` under the real model's tokenizer, for common words.
+
+    The 256k-piece NLLB-200 vocabulary (and OPUS-MT's per-pair ones) keep common words and
+    punctuation marks as one piece each: NLLB tokenizes "How was your day?" as 5 pieces plus
+    the language token and ``</s>``. The synthetic models' small SentencePiece vocabulary cuts
+    the same sentence into 13 pieces, which would charge the decode twice the work.
+    """
+    specials = 1 if flavour == "marian" else 2  # </s>; NLLB also the language token
+    return len(_PIECES.findall(sentence)) + specials
 
 
 class FixedLengthStandIn:
     """Real CTranslate2 decoding of a random-weight model; returns the source sentences.
 
-    Output length is forced to the source token count, so the decode costs what a real
-    translation of that sentence would.
+    Output length is forced to the source sentence's token count under the real model's
+    tokenizer, so the decode costs what a real translation of that sentence would.
     """
 
     def __init__(self, mt: Any) -> None:
@@ -69,12 +90,34 @@ class FixedLengthStandIn:
         return bool(self._mt.supports(source, target))
 
     def translate(self, sentences: list[str], source: str, target: str) -> list[str]:
-        lengths = [self._mt.count_tokens(s, source) for s in sentences]
+        lengths = [self._length(s) for s in sentences]
         t0 = time.perf_counter()
         self._mt.translate(sentences, source, target, decode_lengths=lengths)
         self.decode_seconds += time.perf_counter() - t0
         self.decoded_tokens += sum(lengths)
         return list(sentences)
+
+    def _length(self, sentence: str) -> int:
+        return production_token_count(sentence, self._mt.flavour)
+
+    def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
+        """The source words, each released when the decode is as far through its tokens as
+        the word is through the sentence: streamed at the pace of a real decode."""
+        words = sentence.split()
+        length = self._length(sentence)
+        released = decoded = 0
+        t0 = time.perf_counter()
+        tokens = self._mt.generate(sentence, source, target, decode_length=length)
+        try:
+            for _token in tokens:
+                decoded += 1
+                while released < len(words) * decoded // length:
+                    yield words[released]
+                    released += 1
+        finally:
+            tokens.close()
+            self.decode_seconds += time.perf_counter() - t0
+            self.decoded_tokens += decoded
 
 
 @dataclass
@@ -95,10 +138,14 @@ class ConfigResult:
     peak_rss_mb: float
     mt_tokens_per_s: float | None = None
     notes: list[str] = field(default_factory=list)
+    # The same sentences spoken SENTENCES_PER_TURN to an utterance.
+    turns: int = 0
+    turn_latency_ms: list[float] = field(default_factory=list)
+    turn_naive_latency_ms: list[float] = field(default_factory=list)
 
     @property
     def p50(self) -> float:
-        return statistics.median(self.latency_ms) if self.latency_ms else float("nan")
+        return _median(self.latency_ms)
 
     @property
     def p95(self) -> float:
@@ -106,7 +153,19 @@ class ConfigResult:
 
     @property
     def naive_p50(self) -> float:
-        return statistics.median(self.naive_latency_ms) if self.naive_latency_ms else float("nan")
+        return _median(self.naive_latency_ms)
+
+    @property
+    def turn_p50(self) -> float:
+        return _median(self.turn_latency_ms)
+
+    @property
+    def turn_naive_p50(self) -> float:
+        return _median(self.turn_naive_latency_ms)
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -140,21 +199,31 @@ def speech_spans(
 
 
 def _with_pauses(
-    audio: np.ndarray, spans: list[Utterance], pause_s: float
+    audio: np.ndarray, spans: list[Utterance], pause_s: float, per_turn: int = 1
 ) -> tuple[np.ndarray, list[Utterance]]:
-    """Re-space utterances with ``pause_s`` of silence so every one is its own utterance."""
-    pieces = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
+    """Re-space the spans into turns of ``per_turn`` sentences, ``pause_s`` apart (each turn
+    its own utterance), with :data:`WITHIN_TURN_PAUSE_S` between the sentences of a turn."""
+    silence = np.zeros(int(0.5 * SAMPLE_RATE), np.float32)
+    pieces = [silence]
     out: list[Utterance] = []
-    position = len(pieces[0])
-    for span in spans:
-        piece = audio[int(span.start_s * SAMPLE_RATE) : int(span.end_s * SAMPLE_RATE)]
-        out.append(Utterance(position / SAMPLE_RATE, (position + len(piece)) / SAMPLE_RATE))
-        pieces += [piece, np.zeros(int(pause_s * SAMPLE_RATE), np.float32)]
-        position += len(piece) + int(pause_s * SAMPLE_RATE)
+    position = len(silence)
+    for first in range(0, len(spans), per_turn):
+        turn_start = position
+        for index, span in enumerate(spans[first : first + per_turn]):
+            if index:
+                gap = np.zeros(int(WITHIN_TURN_PAUSE_S * SAMPLE_RATE), np.float32)
+                pieces.append(gap)
+                position += len(gap)
+            piece = audio[int(span.start_s * SAMPLE_RATE) : int(span.end_s * SAMPLE_RATE)]
+            pieces.append(piece)
+            position += len(piece)
+        out.append(Utterance(turn_start / SAMPLE_RATE, position / SAMPLE_RATE))
+        pieces.append(np.zeros(int(pause_s * SAMPLE_RATE), np.float32))
+        position += len(pieces[-1])
     return np.concatenate(pieces), out
 
 
-def english_recording(voice: Any) -> tuple[np.ndarray, list[Utterance]]:
+def english_recording(voice: Any, per_turn: int = 1) -> tuple[np.ndarray, list[Utterance]]:
     pieces = [np.concatenate(list(voice.synthesize(text))) for text in BENCH_SENTENCES]
     audio = np.concatenate([resample(p, voice.sample_rate, SAMPLE_RATE) for p in pieces])
     spans: list[Utterance] = []
@@ -168,12 +237,12 @@ def english_recording(voice: Any) -> tuple[np.ndarray, list[Utterance]]:
             )
         )
         position += samples
-    return _with_pauses(audio, spans, PAUSE_S)
+    return _with_pauses(audio, spans, PAUSE_S, per_turn)
 
 
-def sample_recording(path: Path) -> tuple[np.ndarray, list[Utterance]]:
+def sample_recording(path: Path, per_turn: int = 1) -> tuple[np.ndarray, list[Utterance]]:
     audio = read_audio(path)
-    return _with_pauses(audio, speech_spans(audio), PAUSE_S)
+    return _with_pauses(audio, speech_spans(audio), PAUSE_S, per_turn)
 
 
 # --- one configuration, in this process -------------------------------------------------
@@ -248,7 +317,10 @@ def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -
     if config == "direct":
         direct = load_recognizer(paths["direct"], options, task="translate")
         stages.direct = direct  # type: ignore[assignment]
-        audio, truth = sample_recording(_sample("es_station.flac"))
+
+        def recording(per_turn: int) -> tuple[np.ndarray, list[Utterance]]:
+            return sample_recording(_sample("es_station.flac"), per_turn)
+
         source, target = "spa_Latn", "eng_Latn"
         model_names = {"direct": "whisper-base-ct2 (int8)", "tts": "piper en_US-joe-medium"}
     else:
@@ -257,7 +329,10 @@ def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -
         mt_dir = _mt_dir(config, cache)
         standin = FixedLengthStandIn(load_mt(mt_dir, options))
         stages.mt = standin
-        audio, truth = english_recording(voice)
+
+        def recording(per_turn: int) -> tuple[np.ndarray, list[Utterance]]:
+            return english_recording(voice, per_turn)
+
         source, target = "eng_Latn", "spa_Latn"
         size = {
             "cascade-opus": "OPUS-MT-sized",
@@ -266,24 +341,34 @@ def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -
         }[config]
         model_names = {
             "asr": "moonshine-tiny-en (sherpa-onnx)",
-            "mt": f"random-weight {size} CTranslate2 int8, output length = source tokens",
+            "mt": f"random-weight {size} CTranslate2 int8, output length = source tokens "
+            "(one per word and punctuation mark, as the real tokenizer)",
             "tts": "piper en_US-joe-medium",
         }
         notes.append("MT words are a stand-in: the source sentence is spoken; the decode is real")
 
     vad = VadConfig()
+    audio, truth = recording(1)
     warm(stages, audio, truth, source, target)
     run = measure_paced(stages, audio, truth, source, target, vad)
     if run.spoken != len(truth):
         notes.append(f"{run.spoken} utterances spoken for {len(truth)} in the input")
-
     naive = _naive(stages, audio, truth, source, target, VadSegmenter(vad))
+
+    turns_audio, turns = recording(SENTENCES_PER_TURN)
+    turns_run = measure_paced(stages, turns_audio, turns, source, target, vad)
+    if turns_run.spoken != len(turns):
+        notes.append(f"{turns_run.spoken} turns spoken for {len(turns)} in the input")
+    turns_naive = _naive(stages, turns_audio, turns, source, target, VadSegmenter(vad))
     return ConfigResult(
         config=config,
         models=model_names,
         utterances=len(truth),
         latency_ms=[round(x, 1) for x in run.latency_ms],
         naive_latency_ms=[round(x, 1) for x in naive],
+        turns=len(turns),
+        turn_latency_ms=[round(x, 1) for x in turns_run.latency_ms],
+        turn_naive_latency_ms=[round(x, 1) for x in turns_naive],
         stage_ms=run.metrics.stage_ms,
         real_time_factor=run.metrics.real_time_factor,
         peak_rss_mb=round(peak_rss_mb() or 0.0, 1),
@@ -411,18 +496,25 @@ def machine_description() -> str:
 
 def markdown_table(results: list[ConfigResult]) -> str:
     rows = [
-        "| configuration | utterances | p50 end of speech -> first audio | p95 | naive cascade p50 | speed-up | peak RSS | ASR RTF | TTS RTF | MT tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| configuration | utterances | p50 end of speech -> first audio | p95 | naive cascade p50 | speed-up "
+        f"| {SENTENCES_PER_TURN}-sentence turns: p50 | naive p50 | speed-up "
+        "| peak RSS | ASR RTF | TTS RTF | MT tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        speedup = r.naive_p50 / r.p50 if r.p50 > 0 else float("nan")
         rows.append(
             f"| {r.config} | {len(r.latency_ms)}/{r.utterances} | {r.p50:.0f} ms | {r.p95:.0f} ms | "
-            f"{r.naive_p50:.0f} ms | {speedup:.1f}x | {r.peak_rss_mb:.0f} MB | "
+            f"{r.naive_p50:.0f} ms | {_ratio(r.naive_p50, r.p50)} | "
+            f"{r.turn_p50:.0f} ms ({len(r.turn_latency_ms)}/{r.turns}) | {r.turn_naive_p50:.0f} ms | "
+            f"{_ratio(r.turn_naive_p50, r.turn_p50)} | {r.peak_rss_mb:.0f} MB | "
             f"{r.real_time_factor.get('asr', float('nan')):.3f} | {r.real_time_factor.get('tts', float('nan')):.3f} | "
             f"{r.mt_tokens_per_s if r.mt_tokens_per_s is not None else '-'} |"
         )
     return "\n".join(rows)
+
+
+def _ratio(naive: float, engine: float) -> str:
+    return f"{naive / engine:.1f}x" if engine > 0 else "-"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -457,7 +549,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "machine": machine_description(),
         "threads": args.threads,
         "results": [
-            asdict(r) | {"p50_ms": r.p50, "p95_ms": r.p95, "naive_p50_ms": r.naive_p50}
+            asdict(r)
+            | {
+                "p50_ms": r.p50,
+                "p95_ms": r.p95,
+                "naive_p50_ms": r.naive_p50,
+                "turn_p50_ms": r.turn_p50,
+                "turn_naive_p50_ms": r.turn_naive_p50,
+            }
             for r in results
         ],
     }

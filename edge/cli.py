@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .errors import EdgeError
+from .tts.chunking import FIRST_PHRASE_WORDS
 
 log = logging.getLogger("edge")
 
@@ -51,6 +52,14 @@ def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) ->
     run.add_argument(
         "--beam-size", type=int, default=1, help="beam size for Whisper and MT (default: 1)"
     )
+    if translation:
+        run.add_argument(
+            "--first-phrase",
+            type=_words,
+            default=FIRST_PHRASE_WORDS,
+            metavar="WORDS",
+            help=FIRST_PHRASE_HELP,
+        )
     vad = parser.add_argument_group("voice activity detection")
     vad.add_argument("--vad-threshold", type=float, default=0.5)
     vad.add_argument(
@@ -83,7 +92,7 @@ def _load(args: argparse.Namespace, source: str, target: str | None):  # noqa: A
         speech_pad_s=args.speech_pad,
         max_segment_s=args.max_segment,
     )
-    return SpeechTranslator.load(
+    translator = SpeechTranslator.load(
         source,
         target,
         asr=args.asr,
@@ -95,6 +104,21 @@ def _load(args: argparse.Namespace, source: str, target: str | None):  # noqa: A
         models_dir=args.models_dir,
         prefer=getattr(args, "prefer", "auto"),
     )
+    translator.first_phrase_words = getattr(args, "first_phrase", 0)
+    return translator
+
+
+FIRST_PHRASE_HELP = (
+    "speak an utterance's first sentence from its first phrase of at least this many words "
+    f"while the rest is translated (default: {FIRST_PHRASE_WORDS}; 0: whole clauses)"
+)
+
+
+def _words(value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return count
 
 
 def _printer(as_json: bool) -> Callable[[object], None]:

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .cli import FIRST_PHRASE_HELP
+
 # --flag dest -> LiveConfig field, for the flags that override the config file.
 _OVERRIDES = {
     "source": "source",
@@ -32,6 +34,7 @@ _OVERRIDES = {
     "max_utterance": "max_utterance_s",
     "speech_pad": "speech_pad_s",
     "partial_interval": "partial_interval_s",
+    "first_phrase": "first_phrase_words",
     "ptt_key": "ptt_key",
     "ptt_pre_roll": "ptt_pre_roll_s",
     "ptt_tail": "ptt_tail_s",
@@ -69,6 +72,7 @@ def add_live_parser(subparsers: Any) -> None:
         help="conversation: identify each utterance as --from or --to, answer in the other",
     )
     live.add_argument("--mode", choices=("ptt", "vad"), help="push-to-talk or hands-free (vad)")
+    live.add_argument("--first-phrase", type=int, metavar="WORDS", help=FIRST_PHRASE_HELP)
     live.add_argument(
         "--duplex",
         choices=("half", "full"),

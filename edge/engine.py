@@ -8,10 +8,12 @@ translated and the next utterance is recognized:
                           └───────────────── events ──────────┴──────────────────┘
 
 Every stage reports through typed events (``edge.events``) on one queue that the caller
-iterates. Sentences are handed to MT one by one as soon as the transcript is final; when
-the VAD reports a pause the open segment is decoded, translated and synthesized
-speculatively, and the result is released the moment the hangover confirms the end of the
-utterance (or thrown away if speech resumes).
+iterates. Sentences are handed to MT one by one as soon as the transcript is final; MT
+streams the first one word by word and the speaker synthesizes it phrase by phrase, so the
+first sound does not wait for the whole sentence. When the VAD reports a pause the open
+segment is decoded, translated and synthesized speculatively; its audio is held and released
+the moment the hangover confirms the end of the utterance (or thrown away if speech
+resumes).
 
 Live mode (``edge.live``) adds three things: ``PushToTalk`` items in the audio stream cut
 utterances at a key's press and release instead of the VAD (``segmentation="ptt"``);
@@ -48,9 +50,10 @@ from .events import (
     Translation,
     UtteranceMetrics,
 )
-from .mt.base import TextTranslator
+from .mt.base import TextTranslator, WordStreamingTranslator
 from .text import complete_sentences, split_sentences
 from .tts.base import Voice
+from .tts.chunking import FIRST_PHRASE_WORDS, PhraseCutter
 from .vad import FRAME, SileroVad, SpeechSegment, VadConfig, VadSegmenter
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,10 @@ class EngineConfig:
     partial_interval_s: float = 0.0
     # Decode, translate and synthesize at the first pause, release at the confirmed end.
     speculative: bool = True
+    # Speak the first sentence of an utterance from its first phrase of at least this many
+    # words while the MT is still decoding the rest (0: whole clauses only). Phrases are
+    # also cut at clause punctuation.
+    first_phrase_words: int = FIRST_PHRASE_WORDS
     # Also transcribe the source language in direct mode (a second, cheaper decode).
     direct_transcript: bool = True
     # "vad": the VAD cuts utterances; "ptt": PushToTalk items in the audio stream do.
@@ -154,6 +161,22 @@ class _Sentence:
     speculative: bool = False
     spoken_lang: str | None = None  # direct mode: the language that was spoken
     segment_key: tuple[int, float, float] | None = None  # speculative: the audio it came from
+
+
+@dataclass
+class _Phrase:
+    """A piece of a sentence's translation, synthesized on its own."""
+
+    job: _Sentence
+    text: str
+    last: bool  # the sentence's translation is complete with this phrase
+
+
+@dataclass
+class _Confirm:
+    """The hangover confirmed a speculative segment: its held speech may play."""
+
+    utterance_id: int
 
 
 @dataclass
@@ -223,11 +246,15 @@ class Engine:
         self._timings: dict[int, _UtteranceTiming] = {}
         self._timings_lock = threading.Lock()
         self._mt_memo = _Memo()
-        self._tts_memo = _Memo(8)
+        self._tts_memo = _Memo(16)
         self._asr_memo = _Memo(4)
         # Per utterance, the segment of the newest speculation or of the final decode: older
         # speculative jobs still queued are stale and skipped instead of competing for cores.
         self._current_segment: dict[int, tuple[int, float, float]] = {}
+        # The newest speculation of each utterance (its segment, sentences committed before)
+        # and the speculations the hangover confirmed: their jobs are the final ones.
+        self._speculated: dict[int, tuple[tuple[int, float, float], int]] = {}
+        self._confirmed: dict[int, tuple[int, float, float]] = {}
         self._stage_seconds = {"vad": 0.0, "asr": 0.0, "mt": 0.0, "tts": 0.0}
         self._audio_seconds = 0.0
         self._speech_seconds = 0.0
@@ -282,13 +309,18 @@ class Engine:
     def _track_segment(self, utterance_id: int, segment: SpeechSegment) -> tuple[int, float, float]:
         key = _segment_key(utterance_id, segment)
         self._current_segment[utterance_id] = key
-        for old in [u for u in self._current_segment if u < utterance_id - 8]:
-            del self._current_segment[old]
+        for table in (self._current_segment, self._speculated, self._confirmed):
+            for old in [u for u in table if u < utterance_id - 8]:
+                del table[old]
         return key
 
     def _stale(self, job: _Sentence) -> bool:
         """A speculative job whose audio has since grown (speech resumed after the pause)."""
         return job.speculative and self._current_segment.get(job.utterance_id) != job.segment_key
+
+    def _live(self, job: _Sentence) -> bool:
+        """Final, or speculative on audio the hangover has confirmed: to be spoken."""
+        return not job.speculative or self._confirmed.get(job.utterance_id) == job.segment_key
 
     def _cancelled(self, utterance_id: int) -> bool:
         return utterance_id <= self._cancelled_through
@@ -405,7 +437,9 @@ class Engine:
                     open_start = update.started_at_s
                     self._begin_utterance(utterance_id, update.started_at_s)
                 elif update.paused is not None and self.config.speculative and optional:
-                    self._speculate(update.paused, utterance_id, wall_of(update.paused.end_s))
+                    self._speculate(
+                        update.paused, utterance_id, wall_of(update.paused.end_s), committed
+                    )
                 elif update.ended is not None:
                     ended = True
                     self._finish_vad_segment(update.ended, utterance_id, committed, wall_of)
@@ -470,7 +504,9 @@ class Engine:
                     # it arrives (the result stands if the tail is quiet).
                     press.waited_for_tail = True
                     if cfg.speculative:
-                        self._speculate(press.segment(position), press.utterance_id, item.at)
+                        self._speculate(
+                            press.segment(position), press.utterance_id, item.at, press.committed
+                        )
                 continue
             assert isinstance(item, AudioBlock)
             samples = item.samples
@@ -490,7 +526,9 @@ class Engine:
             elif cfg.speculative and press.paused(position, cfg.vad) and not self._is_behind(item):
                 # Quiet while the key is still held: have the result ready for the release.
                 end = min(press.end, press.last_speech_end + press.pad)
-                self._speculate(press.segment(end), press.utterance_id, item.arrival)
+                self._speculate(
+                    press.segment(end), press.utterance_id, item.arrival, press.committed
+                )
             elif position - press.start >= int(cfg.vad.max_segment_s * SAMPLE_RATE):
                 # Held past the maximum length: cut here and go on with a new utterance.
                 press.released_at, press.release_wall = position, item.arrival
@@ -548,21 +586,31 @@ class Engine:
         rec = recognizer.recognize(audio, lang)
         return rec.text, rec.lang, None, time.perf_counter() - t0
 
-    def _speculate(self, segment: SpeechSegment, utterance_id: int, speech_end_wall: float) -> None:
+    def _speculate(
+        self,
+        segment: SpeechSegment,
+        utterance_id: int,
+        speech_end_wall: float,
+        committed: list[str],
+    ) -> None:
+        """Decode, translate and synthesize a paused segment; its speech is held until the
+        hangover confirms the end (it is then final) or speech resumes (it is stale)."""
         key = self._track_segment(utterance_id, segment)
         text, lang, spoken, seconds = self._recognize(segment.audio)
         self._stage_seconds["asr"] += seconds
         self._asr_memo.put(key, (text, lang, spoken, seconds))
+        self._speculated[utterance_id] = (key, len(committed))
         target = self._target_for(lang)
         if target is None:
             return
-        for index, sentence in enumerate(split_sentences(text)):
+        fresh = split_sentences(text)[len(committed) :]
+        for offset, sentence in enumerate(fresh):
             job = _Sentence(
                 utterance_id,
-                index,
+                len(committed) + offset,
                 sentence,
                 lang,
-                False,
+                offset == len(fresh) - 1,
                 speech_end_wall,
                 target,
                 speculative=True,
@@ -630,6 +678,13 @@ class Engine:
         # Sentences committed from partials were already sent on; the final text replaces
         # only what follows them.
         fresh = split_sentences(text)[len(committed) :] if target else []
+        # The speculation on exactly this audio already sent these sentences on: they become
+        # final where they are (in MT, or held by the speaker) instead of starting over.
+        adopted = bool(fresh) and self._speculated.get(utterance_id) == (key, len(committed))
+        if adopted:
+            self._confirmed[utterance_id] = key
+            self._put(self._speech, _Confirm(utterance_id))
+            fresh = []
         for offset, sentence in enumerate(fresh):
             last = offset == len(fresh) - 1
             job = _Sentence(
@@ -638,7 +693,7 @@ class Engine:
             if spoken is not None:
                 job.translated, job.spoken_lang = sentence, spoken
             self._put(self._sentences, job)
-        if not fresh:
+        if not fresh and not adopted:
             self._put(self._sentences, ("done", utterance_id))
         if spoken is not None:
             source_text = ""
@@ -791,74 +846,123 @@ class Engine:
         self._put(self._speech, _STOP)
 
     def _translate_batch(self, items: list[object]) -> None:
-        """Translate the sentences among ``items``; everything goes on to the speaker in order."""
-        jobs = [
-            j
-            for j in items
-            if isinstance(j, _Sentence)
-            and j.target is not None
-            and not self._cancelled(j.utterance_id)
-            and not self._stale(j)
-        ]
-        translating = {id(j) for j in jobs}
-        # A speculative job and the final one for the same sentence often share a batch (the
-        # translator was busy when both arrived): decode each sentence once.
-        pending = list(
-            {
-                _mt_key(j): j
-                for j in jobs
-                if j.translated is None and self._mt_memo.get(_mt_key(j)) is None
-            }.values()
+        """Translate the sentences among ``items`` into phrases for the speaker, in order.
+
+        The first sentence still to be decoded is streamed word by word, so its first phrase
+        can be spoken before it is translated to the end; the ones after it are decoded
+        together in one batch.
+        """
+        streamed = False
+        for position, item in enumerate(items):
+            if not isinstance(item, _Sentence):
+                self._put(self._speech, item)
+                continue
+            job = item
+            if job.target is None or self._cancelled(job.utterance_id) or self._stale(job):
+                self._put(self._speech, _Phrase(job, "", last=True))
+                continue
+            if job.translated is None:
+                text = self._mt_memo.get(_mt_key(job))
+                if text is None and streamed:
+                    self._decode_batch([j for j in items[position:] if self._needs_mt(j)])
+                    text = self._mt_memo.get(_mt_key(job))
+                if text is None:
+                    streamed = True
+                    self._stream(job)
+                    continue
+                job.translated = str(text)
+            self._put_phrases(job, job.translated.split())
+
+    def _needs_mt(self, job: object) -> bool:
+        return (
+            isinstance(job, _Sentence)
+            and job.target is not None
+            and job.translated is None
+            and not self._cancelled(job.utterance_id)
+            and not self._stale(job)
+            and self._mt_memo.get(_mt_key(job)) is None
         )
+
+    def _decode_batch(self, jobs: list[_Sentence]) -> None:
+        """Translate ``jobs`` into the memo, one decode call per language pair."""
+        # A speculative job and the final one for the same sentence can share a batch (the
+        # translator was busy when both arrived): decode each sentence once.
+        unique = list({_mt_key(j): j for j in jobs}.values())
         groups: dict[tuple[str, str], list[_Sentence]] = {}
-        for job in pending:
+        for job in unique:
             assert job.target is not None
-            mt = self._mt_for(job.lang, job.target)
-            if mt is None:  # same source and target language: nothing to translate
-                self._mt_memo.put(_mt_key(job), job.text)
-            else:
-                groups.setdefault((job.lang, job.target), []).append(job)
-        if groups:
+            groups.setdefault((job.lang, job.target), []).append(job)
+        for (lang, target), group in groups.items():
+            mt = self._mt_for(lang, target)
             t0 = time.perf_counter()
-            for (lang, target), group in groups.items():
-                mt = self._mt_for(lang, target)
-                assert mt is not None
+            if mt is None:  # same source and target language: nothing to translate
+                outputs = [j.text for j in group]
+            else:
                 try:
                     outputs = mt.translate([j.text for j in group], lang, target)
-                    for job, out in zip(group, outputs, strict=True):
-                        self._mt_memo.put(_mt_key(job), out)
                 except EdgeError:
                     raise
                 except Exception as exc:  # one failed batch must not end the session
                     log.exception("translation failed")
                     self._emit(StageError("mt", str(exc), group[0].utterance_id))
-                    for job in group:
-                        self._mt_memo.put(_mt_key(job), "")
-            seconds = time.perf_counter() - t0
-            self._stage_seconds["mt"] += seconds
-            final_ids = {j.utterance_id for g in groups.values() for j in g if not j.speculative}
-            for utterance_id in final_ids:
-                with self._timings_lock:
-                    if utterance_id in self._timings:
-                        self._timings[utterance_id].mt_ms += seconds * 1000
-        for item in items:
-            if isinstance(item, _Sentence) and id(item) in translating:
-                assert item.target is not None
-                if item.translated is None:
-                    item.translated = str(self._mt_memo.get(_mt_key(item)))
-                if not item.speculative:
-                    direct = item.spoken_lang is not None
-                    self._emit(
-                        Translation(
-                            item.utterance_id,
-                            item.index,
-                            item.translated,
-                            item.target,
-                            "" if direct else item.text,
-                            item.spoken_lang or item.lang,
-                        )
-                    )
-            self._put(self._speech, item)
+                    outputs = [""] * len(group)
+            for job, out in zip(group, outputs, strict=True):
+                self._mt_memo.put(_mt_key(job), out)
+            self._count_mt(group, time.perf_counter() - t0)
+
+    def _stream(self, job: _Sentence) -> None:
+        """Translate one sentence, handing each phrase to the speaker as soon as it is decoded."""
+        assert job.target is not None
+        mt = self._mt_for(job.lang, job.target)
+        if mt is None or not isinstance(mt, WordStreamingTranslator):
+            self._decode_batch([job])
+            job.translated = str(self._mt_memo.get(_mt_key(job)))
+            self._put_phrases(job, job.translated.split())
+            return
+        cutter = self._cutter(job)
+        words: list[str] = []
+        t0 = time.perf_counter()
+        stream = mt.translate_words(job.text, job.lang, job.target)
+        try:
+            for word in stream:
+                if self._stop.is_set() or self._cancelled(job.utterance_id) or self._stale(job):
+                    return  # abandoned: nobody will hear it, the cores have better things to do
+                words.append(word)
+                phrase = cutter.push(word)
+                if phrase is not None:
+                    self._put(self._speech, _Phrase(job, phrase, last=False))
+        except EdgeError:
+            raise
+        except Exception as exc:  # one failed sentence must not end the session
+            log.exception("translation failed")
+            self._emit(StageError("mt", str(exc), job.utterance_id))
+        finally:
+            stream.close()
+            self._count_mt([job], time.perf_counter() - t0)
+        job.translated = " ".join(words)
+        self._mt_memo.put(_mt_key(job), job.translated)
+        self._put(self._speech, _Phrase(job, cutter.finish() or "", last=True))
+
+    def _put_phrases(self, job: _Sentence, words: list[str]) -> None:
+        cutter = self._cutter(job)
+        for word in words:
+            phrase = cutter.push(word)
+            if phrase is not None:
+                self._put(self._speech, _Phrase(job, phrase, last=False))
+        self._put(self._speech, _Phrase(job, cutter.finish() or "", last=True))
+
+    def _cutter(self, job: _Sentence) -> PhraseCutter:
+        # Only the first sentence's first sound waits on its decode; later sentences are
+        # ready while earlier ones play, and keep their phrasing whole.
+        first = self.config.first_phrase_words if job.index == 0 else 0
+        return PhraseCutter(first, expected_words=len(job.text.split()))
+
+    def _count_mt(self, jobs: list[_Sentence], seconds: float) -> None:
+        self._stage_seconds["mt"] += seconds
+        with self._timings_lock:
+            for utterance_id in {j.utterance_id for j in jobs if not self._stale(j)}:
+                if utterance_id in self._timings:
+                    self._timings[utterance_id].mt_ms += seconds * 1000
 
     def _mt_for(self, source: str, target: str) -> TextTranslator | None:
         if source == target:
@@ -868,6 +972,8 @@ class Engine:
         return self.stages.mt_for(source, target)
 
     def _speaker(self) -> None:
+        # Speculative speech synthesized before the hangover confirmed its segment.
+        held: dict[int, list[tuple[_Phrase, list[np.ndarray]]]] = {}
         while True:
             item = self._get(self._speech)
             if item is _STOP:
@@ -875,41 +981,83 @@ class Engine:
             if isinstance(item, tuple):  # an utterance with nothing to say
                 self._close_utterance(item[1])
                 continue
-            assert isinstance(item, _Sentence)
-            voice = self.stages.voice_for(item.target)
-            text = (item.translated or "").strip()
-            if voice is None or not text or self._cancelled(item.utterance_id):
-                if item.is_last:
-                    self._close_utterance(item.utterance_id)
+            if isinstance(item, _Confirm):
+                for phrase, chunks in held.pop(item.utterance_id, []):
+                    self._speak(phrase, chunks)
                 continue
-            key = (item.target, item.translated or "")
-            if item.speculative:
-                if self._tts_memo.get(key) is None and not self._stale(item):
-                    t0 = time.perf_counter()
-                    chunks = list(voice.synthesize(key[1]))
-                    self._stage_seconds["tts"] += time.perf_counter() - t0
-                    self._tts_memo.put(key, chunks)
-                continue
-            cached = self._tts_memo.get(key)
+            assert isinstance(item, _Phrase)
+            job = item.job
+            if self._live(job):
+                # Confirmed while its marker was still queued: what was held goes first.
+                for phrase, chunks in held.pop(job.utterance_id, []):
+                    self._speak(phrase, chunks)
+                self._speak(item, None)
+            elif not self._stale(job):
+                waiting = held.setdefault(job.utterance_id, [])
+                waiting[:] = [(p, c) for p, c in waiting if not self._stale(p.job)]
+                waiting.append((item, self._synthesize_ahead(item)))
+                for old in [u for u in held if u < job.utterance_id - 8]:
+                    del held[old]
+        self._emit(_STOP)
+
+    def _synthesize_ahead(self, phrase: _Phrase) -> list[np.ndarray]:
+        voice = self.stages.voice_for(phrase.job.target)
+        text = phrase.text.strip()
+        if voice is None or not text or self._cancelled(phrase.job.utterance_id):
+            return []
+        key = (phrase.job.target, text)
+        cached = self._tts_memo.get(key)
+        if isinstance(cached, list):
+            return cached
+        t0 = time.perf_counter()
+        chunks = list(voice.synthesize(text))
+        self._stage_seconds["tts"] += time.perf_counter() - t0
+        self._tts_memo.put(key, chunks)
+        return chunks
+
+    def _speak(self, phrase: _Phrase, chunks: list[np.ndarray] | None) -> None:
+        """Emit a phrase of a live sentence: its translation once complete, then its audio."""
+        job = phrase.job
+        if self._stale(job):
+            return
+        if self._cancelled(job.utterance_id):
+            if phrase.last and job.is_last:
+                self._close_utterance(job.utterance_id)
+            return
+        if phrase.last:
+            self._emit(
+                Translation(
+                    job.utterance_id,
+                    job.index,
+                    job.translated or "",
+                    job.target or "",
+                    "" if job.spoken_lang is not None else job.text,
+                    job.spoken_lang or job.lang,
+                )
+            )
+        voice = self.stages.voice_for(job.target)
+        text = phrase.text.strip()
+        if voice is not None and text:
+            if chunks is None:
+                cached = self._tts_memo.get((job.target, text))
+                chunks = cached if isinstance(cached, list) else None
             t0 = time.perf_counter()
-            chunk_iter = iter(cached) if isinstance(cached, list) else voice.synthesize(key[1])
-            timing = self._timing(item.utterance_id)
-            for chunk in chunk_iter:
-                if self._cancelled(item.utterance_id):
+            timing = self._timing(job.utterance_id)
+            for chunk in iter(chunks) if chunks is not None else voice.synthesize(text):
+                if self._cancelled(job.utterance_id):
                     break
                 now = time.perf_counter()
                 if timing.first_audio_wall is None:
                     timing.first_audio_wall = now
                     timing.tts_first_chunk_ms = (now - t0) * 1000
                 self._tts_audio_seconds += len(chunk) / voice.sample_rate
-                self._emit(AudioOut(item.utterance_id, item.index, voice.sample_rate, chunk))
+                self._emit(AudioOut(job.utterance_id, job.index, voice.sample_rate, chunk))
             seconds = time.perf_counter() - t0
-            if not isinstance(cached, list):
+            if chunks is None:
                 self._stage_seconds["tts"] += seconds
             timing.tts_ms += seconds * 1000
-            if item.is_last:
-                self._close_utterance(item.utterance_id)
-        self._emit(_STOP)
+        if phrase.last and job.is_last:
+            self._close_utterance(job.utterance_id)
 
     def _close_utterance(self, utterance_id: int) -> None:
         with self._timings_lock:

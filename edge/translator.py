@@ -32,6 +32,7 @@ from .hardware import Placement, check_device, default_threads
 from .languages import to_flores
 from .mt.base import TextTranslator
 from .tts.base import Voice
+from .tts.chunking import FIRST_PHRASE_WORDS
 from .vad import VadConfig
 
 T = TypeVar("T")
@@ -73,10 +74,6 @@ class RuntimeOptions:
     # No onnxruntime CPU arena, and large freed blocks go back to the system: less memory,
     # slower TTS. None: on for devices under edge.hardware.LOW_MEMORY_BELOW_MB of RAM.
     low_memory: bool | None = None
-    # Synthesize clause by clause, cutting the first clause after this many words, so the
-    # first sound is not held back by a long sentence. Off by default: the cut costs
-    # intelligibility at the seam (measured: re-recognition errors next to it).
-    first_phrase_words: int = 0
     # Filled by the loaders: where each stage ended up ("asr", "mt", "tts").
     placements: dict[str, Placement] = field(default_factory=dict, compare=False, repr=False)
 
@@ -221,10 +218,6 @@ def load_voice(model_dir: str | Path, options: RuntimeOptions) -> Voice:
         "tts", options.device_for("tts"), hardware.onnxruntime_support(), load, _probe_voice
     )
     _record(options, "tts", device, threads, why)
-    if options.first_phrase_words:
-        from .tts.chunking import PhraseChunker
-
-        return PhraseChunker(voice, options.first_phrase_words)
     return voice
 
 
@@ -329,6 +322,7 @@ class SpeechTranslator:
         vad: VadConfig | None = None,
         speculative: bool = True,
         partial_interval_s: float = 0.0,
+        first_phrase_words: int = FIRST_PHRASE_WORDS,
     ) -> None:
         self.source = source
         self.target = target
@@ -336,6 +330,7 @@ class SpeechTranslator:
         self.vad = vad or VadConfig()
         self.speculative = speculative
         self.partial_interval_s = partial_interval_s
+        self.first_phrase_words = first_phrase_words
 
     @classmethod
     def load(
@@ -409,6 +404,7 @@ class SpeechTranslator:
             vad=self.vad,
             speculative=self.speculative,
             partial_interval_s=self.partial_interval_s,
+            first_phrase_words=self.first_phrase_words,
         )
         return Engine(self.stages, config)
 

@@ -1,4 +1,5 @@
-"""Speculation at pauses: superseded speculative work is skipped, not done in full.
+"""Speculation at pauses and phrase streaming: superseded speculative work is skipped, not
+done in full; confirmed work is spoken as it is, phrase by phrase, while MT still decodes.
 
 Real Moonshine on Piper speech; the MT and the voice are recorders, so what each stage was
 asked to do is exact. The audio is fed faster than real time, so later pauses and the end of
@@ -14,8 +15,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from edge.audio import resample
-from edge.engine import AudioBlock, Engine, EngineConfig, Stages
-from edge.events import AudioOut, Transcript
+from edge.engine import AudioBlock, Engine, EngineConfig, Stages, file_blocks
+from edge.events import AudioOut, SpeechEnded, Transcript, Translation
+from edge.vad import VadConfig
 
 from .conftest import ENGLISH_SENTENCES
 
@@ -36,6 +38,22 @@ class SlowRecordingMT:
             self.calls.append(list(sentences))
         time.sleep(self._seconds)
         return [s.upper() for s in sentences]
+
+
+class SlowWordMT(SlowRecordingMT):
+    """Streams each word ``seconds`` after the previous one, like a slow decoder."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.finished: list[float] = []
+
+    def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
+        with self._lock:
+            self.calls.append([sentence])
+        for word in sentence.upper().split():
+            time.sleep(self._seconds)
+            yield word
+        self.finished.append(time.perf_counter())
 
 
 class RecordingVoice:
@@ -60,6 +78,46 @@ def _one_utterance_with_pauses(joe, sentences: list[str], pause_s: float) -> np.
     return np.concatenate(pieces)
 
 
+def _run(engine: Engine, audio: np.ndarray, realtime: bool = False) -> list[tuple[float, object]]:
+    blocks = file_blocks([audio], realtime=realtime)
+    return [(time.perf_counter(), event) for event in engine.run(blocks)]
+
+
+def test_first_phrase_is_spoken_while_the_sentence_is_still_decoding(moonshine, joe) -> None:  # noqa: ANN001
+    audio = _one_utterance_with_pauses(joe, ["The train to the airport leaves at nine."], 1.0)
+    mt, voice = SlowWordMT(seconds=0.15), RecordingVoice()
+    engine = Engine(
+        Stages(segment_asr=moonshine, mt=mt, tts=voice),
+        EngineConfig(source="eng_Latn", target="spa_Latn", first_phrase_words=4),
+    )
+    timed = _run(engine, audio)
+
+    [transcript] = [e for _t, e in timed if isinstance(e, Transcript)]
+    # The speculation at the pause was confirmed by the hangover and became the final job:
+    # the sentence was decoded once, not again after the confirmation.
+    assert mt.calls == [[transcript.text]]
+    first_audio = next(t for t, e in timed if isinstance(e, AudioOut))
+    assert first_audio < mt.finished[0]  # spoken before the decode ended
+    assert len(voice.spoken) >= 2 and " ".join(voice.spoken) == transcript.text.upper()
+    [translation] = [e for _t, e in timed if isinstance(e, Translation)]
+    assert translation.text == transcript.text.upper()
+
+
+def test_speculative_speech_waits_for_the_hangover(moonshine, joe) -> None:  # noqa: ANN001
+    audio = _one_utterance_with_pauses(joe, ["Thank you very much for your help."], 2.0)
+    mt, voice = SlowWordMT(seconds=0.0), RecordingVoice()
+    engine = Engine(
+        Stages(segment_asr=moonshine, mt=mt, tts=voice),
+        EngineConfig(source="eng_Latn", target="spa_Latn", vad=VadConfig(min_silence_s=1.5)),
+    )
+    events = [e for _t, e in _run(engine, audio, realtime=True)]
+    ended = next(i for i, e in enumerate(events) if isinstance(e, SpeechEnded))
+    spoken = [i for i, e in enumerate(events) if isinstance(e, AudioOut)]
+    # Synthesized long before the 1.5 s hangover was over, released only when it was.
+    assert voice.spoken and spoken and min(spoken) > ended
+    assert len(mt.calls) == 1
+
+
 def test_superseded_speculation_is_neither_translated_nor_spoken(moonshine, joe) -> None:  # noqa: ANN001
     sentences = ENGLISH_SENTENCES[:3]
     # Pauses longer than the speculation delay (0.12 s), shorter than the hangover (0.35 s).
@@ -82,8 +140,9 @@ def test_superseded_speculation_is_neither_translated_nor_spoken(moonshine, joe)
     # were dropped when the utterance grew, and the final decode reused what was done.
     assert len(translated) == len(set(translated)), mt.calls
     assert len(mt.calls) >= 2  # the first pause was speculated on while the rest arrived
-    # Only the final text is spoken, each sentence once.
-    assert voice.spoken == [s.upper() for s in _sentences(final)], (voice.spoken, final)
+    # Only the final text is spoken, each sentence once (the first one phrase by phrase).
+    spoken = " ".join(voice.spoken)
+    assert spoken == " ".join(s.upper() for s in _sentences(final)), (voice.spoken, final)
     assert sum(isinstance(e, AudioOut) for e in events) == len(voice.spoken)
 
 

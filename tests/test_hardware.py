@@ -297,8 +297,6 @@ def test_voice_session_follows_low_memory_mode(
     monkeypatch.setattr(hardware, "limit_heap_retention", lambda: heap_limited.append(True))
     voice = load_voice(joe_dir, RuntimeOptions(device="cpu", tts_threads=1, low_memory=low_memory))
     assert heap_limited == ([True] if low_memory else [])
-    while not hasattr(voice, "session"):  # PhraseChunker -> PiperTTS -> PiperVoice
-        voice = voice._voice
-    options = voice.session.get_session_options()
+    options = voice._voice.session.get_session_options()
     assert options.enable_cpu_mem_arena is not low_memory
     assert options.intra_op_num_threads == 1

@@ -117,6 +117,22 @@ def test_decode_lengths_force_exact_output_lengths(nllb: CTranslate2Translator) 
         nllb.translate(SENTENCES, "eng_Latn", "deu_Latn", decode_lengths=[4])
 
 
+@pytest.mark.parametrize("flavour", ["nllb", "marian"])
+def test_streamed_decode_is_the_batch_decode_token_by_token(
+    flavour: str, nllb: CTranslate2Translator, marian_dir: Path
+) -> None:
+    mt = nllb if flavour == "nllb" else CTranslate2Translator.load(marian_dir)
+    target = "deu_Latn" if flavour == "nllb" else "spa_Latn"
+    for sentence in SENTENCES:
+        [batch] = mt.translate_tokens([sentence], "eng_Latn", target, decode_lengths=[9])
+        streamed = list(mt.generate(sentence, "eng_Latn", target, decode_length=9))
+        assert streamed == (batch[1:] if flavour == "nllb" else batch)  # no language token
+        # Unforced: the same greedy hypothesis, word by word.
+        words = list(mt.translate_words(sentence, "eng_Latn", target))
+        assert " ".join(words) == mt.translate([sentence], "eng_Latn", target)[0]
+    assert list(mt.translate_words("  ", "eng_Latn", target)) == []
+
+
 def test_unknown_or_uncovered_languages_are_language_errors(tmp_path: Path) -> None:
     model = build_nllb_like(tmp_path / "m", languages=("eng_Latn", "spa_Latn", "deu_Latn"))
     translator = CTranslate2Translator.load(model)

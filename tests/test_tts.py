@@ -2,7 +2,7 @@ import jiwer
 import numpy as np
 
 from edge.audio import resample
-from edge.tts.chunking import PhraseChunker, split_phrases
+from edge.tts.chunking import PhraseCutter, split_phrases
 
 from .test_asr import normalized
 
@@ -12,9 +12,10 @@ def test_phrases_split_at_clauses_and_cap_the_first() -> None:
         "I would like a cup of coffee with milk,",
         "and a glass of water.",
     ]
+    # The count cut waits for a word longer than an article or a preposition.
     assert split_phrases("The train to the airport leaves at nine.", 4) == [
-        "The train to the",
-        "airport leaves at nine.",
+        "The train to the airport",
+        "leaves at nine.",
     ]
     # Too short to cut into natural phrases: left whole.
     assert split_phrases("Thank you very much.", 4) == ["Thank you very much."]
@@ -22,7 +23,22 @@ def test_phrases_split_at_clauses_and_cap_the_first() -> None:
         "Yes, of course,",
         "tomorrow at ten.",
     ]
+    assert split_phrases("We go now — the bus is here.", 0) == ["We go now", "— the bus is here."]
     assert split_phrases("   ", 4) == []
+
+
+def test_streamed_words_cut_like_the_whole_text() -> None:
+    """Cuts depend only on the words so far and the expected length, never on what follows."""
+    text = "El tren al aeropuerto sale a las nueve, desde el andén cuatro, sin retraso."
+    for first in (0, 3, 5):
+        for expected in (8, 14, 20):
+            cutter = PhraseCutter(first, expected_words=expected)
+            streamed = [p for p in map(cutter.push, text.split()) if p is not None]
+            streamed += [cutter.finish()]
+            assert streamed == split_phrases(text, first, expected_words=expected)
+            assert " ".join(streamed) == text
+    # A shorter expectation than the real text stops the cuts near its end.
+    assert split_phrases(text, 4, expected_words=6) == [text]
 
 
 def test_voice_speaks_its_language_at_its_rate(joe) -> None:
@@ -34,12 +50,12 @@ def test_voice_speaks_its_language_at_its_rate(joe) -> None:
     assert all(np.max(np.abs(c)) <= 1.0 for c in chunks)
 
 
-def test_chunked_voice_says_the_same_words(joe, moonshine) -> None:
+def test_phrase_by_phrase_speech_says_the_same_words(joe, moonshine) -> None:
     text = "The train to the airport leaves at nine, from platform four."
-    chunked = PhraseChunker(joe, first_phrase_words=4)
-    chunks = list(chunked.synthesize(text))
-    assert len(chunks) == 3
+    phrases = split_phrases(text, 4)
+    assert phrases == ["The train to the airport", "leaves at nine,", "from platform four."]
+    chunks = [c for phrase in phrases for c in joe.synthesize(phrase)]
     audio = resample(np.concatenate(chunks), joe.sample_rate, 16000)
     heard = normalized(moonshine.recognize(audio).text)
-    # Piper adds random noise, and the cut costs a little at the seam: bound the error.
+    # The cuts cost a little at the seams: bound the error.
     assert jiwer.wer(normalized(text), heard) <= 0.3, heard

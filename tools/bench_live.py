@@ -13,8 +13,8 @@ latency of a turn is read from that output: from the true end of the speech (VAD
 the key release (push-to-talk) to the first sample of the translated speech, so it includes
 everything a listener waits for. The cascade configurations are `edge bench`'s: Moonshine
 tiny, a random-weight CTranslate2 model of OPUS-MT (or NLLB-600M) size decoding as many
-tokens as the source has (the words are a stand-in: the source sentence is spoken), Piper
-joe. ``direct`` is Whisper base translating Spanish speech to English.
+tokens as the real tokenizer gives the source (the words are a stand-in: the source sentence
+is spoken, word by word at the decode's pace), Piper joe. ``direct`` is Whisper base translating Spanish speech to English.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeError
+from ..tts.chunking import FIRST_PHRASE_WORDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,6 +70,9 @@ class LiveConfig:
     max_utterance_s: float = 15.0
     speech_pad_s: float = 0.1
     partial_interval_s: float = 0.0
+    first_phrase_words: int = (
+        FIRST_PHRASE_WORDS  # speak a first sentence from its first phrase (0: clauses)
+    )
     # push-to-talk
     ptt_key: str = "space"
     ptt_pre_roll_s: float = 0.3
@@ -121,6 +125,8 @@ class LiveConfig:
                 "push-to-talk on a file needs the presses",
                 "pass --ptt-script FILE (lines 'PRESS RELEASE' in seconds) or --ptt-script auto",
             )
+        if self.first_phrase_words < 0:
+            raise ConfigError("first_phrase_words must not be negative", "use 0 to speak clauses")
         for name in ("hangover_s", "min_speech_s", "max_utterance_s", "echo_guard_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative", "use a value in seconds")
@@ -140,6 +146,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "two_way": "two_way",
         "mode": "mode",
         "duplex": "duplex",
+        "first_phrase_words": "first_phrase_words",
     },
     "audio": {
         "input": "input",

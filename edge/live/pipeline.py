@@ -46,6 +46,7 @@ def engine_config(config: LiveConfig, source: str, target: str) -> EngineConfig:
         target=target,
         vad=vad,
         partial_interval_s=config.partial_interval_s,
+        first_phrase_words=config.first_phrase_words,
         segmentation=config.mode,
         ptt_pre_roll_s=config.ptt_pre_roll_s,
         ptt_tail_s=config.ptt_tail_s,

@@ -1,7 +1,8 @@
-"""Machine translation interface: sentences in, sentences out, batched."""
+"""Machine translation interface: sentences in, sentences out, batched; optionally streamed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 
@@ -13,4 +14,14 @@ class TextTranslator(Protocol):
 
     def translate(self, sentences: list[str], source: str, target: str) -> list[str]:
         """Translate a batch of sentences from ``source`` to ``target`` (FLORES-200 codes)."""
+        ...
+
+
+@runtime_checkable
+class WordStreamingTranslator(TextTranslator, Protocol):
+    """A translator that also yields one sentence's translation word by word as it decodes,
+    so speech can start before the sentence is translated to the end."""
+
+    def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
+        """Words of the translation; the iterator's ``close()`` stops the decode."""
         ...

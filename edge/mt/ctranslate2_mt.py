@@ -22,11 +22,12 @@ twice as fast on a CPU (NLLB's 256k-row output layer dominates), other targets d
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -327,16 +328,74 @@ class CTranslate2Translator:
         )
         return hypotheses
 
+    def generate(
+        self, sentence: str, source: str, target: str, *, decode_length: int | None = None
+    ) -> Iterator[str]:
+        """The output tokens of one sentence as the decoder produces them (greedy search).
+
+        With ``beam_size`` > 1 the hypothesis is only known at the end: it comes all at once.
+        Closing the iterator stops the decode.
+        """
+        source, target = self._checked_pair(source, target)
+        if not sentence.strip():
+            return
+        if self.decoding.beam_size > 1:
+            lengths = None if decode_length is None else [decode_length]
+            [tokens] = self.translate_tokens([sentence], source, target, decode_lengths=lengths)
+            yield from tokens[1:] if self.flavour != "marian" else tokens
+            return
+        encoded = self._encode(sentence, source, target)
+        prefix = [self._language_tokens[target]] if self.flavour != "marian" else []
+        max_length, min_length = self._length_bounds([encoded], decode_length)
+        options = self.decoding
+        # As in translate_batch, the forced prefix counts in both bounds; it is also yielded.
+        steps = self._translator.generate_tokens(
+            encoded,
+            prefix or None,
+            max_decoding_length=max_length + len(prefix),
+            min_decoding_length=min_length + len(prefix),
+            repetition_penalty=options.repetition_penalty,
+            no_repeat_ngram_size=options.no_repeat_ngram_size,
+            max_input_length=options.max_input_length,
+            use_vmap=target in self.vmap_targets,
+        )
+        try:
+            for step in itertools.islice(steps, len(prefix), None):
+                yield step.token
+        finally:
+            steps.close()
+
+    def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
+        """The translation of one sentence, word by word as each is complete."""
+        return self.words(self.generate(sentence, source, target))
+
+    def words(self, tokens: Iterator[str]) -> Iterator[str]:
+        """Words of a SentencePiece token stream: a piece starting with ``▁`` begins one."""
+        pieces: list[str] = []
+        for token in tokens:
+            if token.startswith("▁") and pieces:
+                word = self._detokenize(pieces)
+                pieces = []
+                if word:
+                    yield word
+            pieces.append(token)
+        word = self._detokenize(pieces)
+        if word:
+            yield word
+
+    def _length_bounds(self, batch: list[list[str]], length: int | None) -> tuple[int, int]:
+        """(max, min) output tokens: forced, or bounded by the source length."""
+        if length is not None:
+            return length, length
+        options = self.decoding
+        bound = math.ceil(max(map(len, batch)) * options.max_length_ratio) + _MIN_DECODING_HEADROOM
+        return min(options.max_decoding_length, bound), 1
+
     def _decode(
         self, batch: list[list[str]], prefix: list[str], length: int | None, use_vmap: bool
     ) -> list[list[str]]:
         options = self.decoding
-        if length is None:
-            longest = max(map(len, batch))
-            bound = math.ceil(longest * options.max_length_ratio) + _MIN_DECODING_HEADROOM
-            max_length, min_length = min(options.max_decoding_length, bound), 1
-        else:
-            max_length = min_length = length
+        max_length, min_length = self._length_bounds(batch, length)
         # CTranslate2 counts the forced prefix in both bounds.
         results = self._translator.translate_batch(
             batch,

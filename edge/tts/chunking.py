@@ -1,52 +1,89 @@
-"""Phrase chunking in front of a voice: the first sound comes out sooner.
+"""Phrase cutting: the first sound need not wait for the whole sentence.
 
-A Piper voice synthesizes a sentence in one pass, so the first sample waits for the whole
-sentence. Synthesizing clause by clause (at commas, semicolons, colons, dashes), and cutting
-a long first clause after a few words, lets playback start after the first phrase while the
-rest is synthesized, at a small cost in prosody at the cut.
+A Piper voice synthesizes a sentence in one pass, so its first sample waits for the whole
+sentence, and the sentence waits for its whole translation. The engine cuts translations
+into phrases word by word as the MT decodes them: at clause punctuation, and in the first
+sentence of an utterance also after a few words, so playback starts once the first phrase
+is decoded and synthesized while the rest is still being decoded.
+
+Every cut is decided from the words so far and the expected length (the source sentence's
+word count), never from words after it: a streamed translation and the same text cut at
+once give the same phrases.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import numpy as np
-
-from .base import Voice
-
-_CLAUSE = re.compile(r"(?<=[,;:،、，；：])\s+|\s+(?=[–—]\s)")
+_CLAUSE_END = re.compile(r"[,;:،、，；：]$")
+_DASHES = frozenset("–—")
+# Words of a first phrase spoken while the MT decodes the rest of the sentence (by default).
+FIRST_PHRASE_WORDS = 3
 # Phrases shorter than this are joined to the next: a one-word phrase sounds clipped.
 MIN_PHRASE_WORDS = 3
+# A cut after a word this short would mostly end a phrase on an article or a preposition
+# ("the", "to", "de", "la", "zu"): the count cut waits for a longer word.
+_FUNCTION_WORD_CHARS = 3
 
 
-def split_phrases(text: str, first_phrase_words: int) -> list[str]:
-    """Clauses of ``text``; the first is at most ``first_phrase_words`` words (0: no cap)."""
-    clauses = [c.strip() for c in _CLAUSE.split(text) if c and c.strip()]
-    phrases: list[str] = []
-    for clause in clauses:
-        if phrases and len(phrases[-1].split()) < MIN_PHRASE_WORDS:
-            phrases[-1] = f"{phrases[-1]} {clause}"
-        else:
-            phrases.append(clause)
-    if not phrases:
-        return []
-    words = phrases[0].split()
-    # Only cut when enough words remain after the cut to make a natural second phrase.
-    if first_phrase_words and len(words) >= first_phrase_words + MIN_PHRASE_WORDS:
-        phrases[0:1] = [" ".join(words[:first_phrase_words]), " ".join(words[first_phrase_words:])]
-    return phrases
+class PhraseCutter:
+    """Turns a stream of words into phrases.
 
+    ``first_phrase_words``: cut the first phrase after at least this many words even without
+    punctuation (0: only at clauses). ``expected_words``: how long the text is likely to be;
+    no cut leaves fewer than :data:`MIN_PHRASE_WORDS` words expected after it.
+    """
 
-class PhraseChunker:
-    """A :class:`Voice` that synthesizes phrase by phrase."""
-
-    def __init__(self, voice: Voice, first_phrase_words: int = 5) -> None:
-        self._voice = voice
-        self.sample_rate = voice.sample_rate
-        self.language = voice.language
+    def __init__(self, first_phrase_words: int = 0, expected_words: int | None = None) -> None:
         self.first_phrase_words = first_phrase_words
+        self.expected_words = expected_words
+        self._words: list[str] = []  # of the open phrase
+        self._seen = 0
+        self._cut_before = False
 
-    def synthesize(self, text: str) -> Iterator[np.ndarray]:
-        for phrase in split_phrases(text, self.first_phrase_words):
-            yield from self._voice.synthesize(phrase)
+    def push(self, word: str) -> str | None:
+        """Add the next word; returns a phrase when one is complete."""
+        done = None
+        if word in _DASHES and self._cuttable():
+            done = self._take()
+        self._words.append(word)
+        self._seen += 1
+        if done is None and self._cuttable():
+            clause = _CLAUSE_END.search(word) is not None
+            capped = (
+                not self._cut_before
+                and self.first_phrase_words > 0
+                and len(self._words) >= self.first_phrase_words
+                and len(word.strip(".,;:!?\"'")) > _FUNCTION_WORD_CHARS
+            )
+            if clause or capped:
+                done = self._take()
+        return done
+
+    def finish(self) -> str | None:
+        """The rest, if any words are left."""
+        return self._take() if self._words else None
+
+    def _cuttable(self) -> bool:
+        if len(self._words) < MIN_PHRASE_WORDS:
+            return False
+        return self.expected_words is None or self.expected_words - self._seen >= MIN_PHRASE_WORDS
+
+    def _take(self) -> str:
+        phrase = " ".join(self._words)
+        self._words = []
+        self._cut_before = True
+        return phrase
+
+
+def split_phrases(
+    text: str, first_phrase_words: int = 0, expected_words: int | None = None
+) -> list[str]:
+    """``text`` cut as :class:`PhraseCutter` cuts it (expected length: its own word count)."""
+    words = text.split()
+    cutter = PhraseCutter(
+        first_phrase_words, len(words) if expected_words is None else expected_words
+    )
+    phrases = [p for p in map(cutter.push, words) if p is not None]
+    rest = cutter.finish()
+    return phrases + ([rest] if rest else [])
