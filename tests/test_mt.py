@@ -133,6 +133,15 @@ def test_streamed_decode_is_the_batch_decode_token_by_token(
     assert list(mt.translate_words("  ", "eng_Latn", target)) == []
 
 
+def test_beam_search_streams_its_finished_hypothesis(nllb_dir: Path) -> None:
+    mt = CTranslate2Translator.load(nllb_dir, decoding={"beam_size": 3})
+    for sentence in SENTENCES:
+        words = list(mt.translate_words(sentence, "eng_Latn", "deu_Latn"))
+        assert " ".join(words) == mt.translate([sentence], "eng_Latn", "deu_Latn")[0]
+        [batch] = mt.translate_tokens([sentence], "eng_Latn", "deu_Latn", decode_lengths=[6])
+        assert list(mt.generate(sentence, "eng_Latn", "deu_Latn", decode_length=6)) == batch[1:]
+
+
 def test_unknown_or_uncovered_languages_are_language_errors(tmp_path: Path) -> None:
     model = build_nllb_like(tmp_path / "m", languages=("eng_Latn", "spa_Latn", "deu_Latn"))
     translator = CTranslate2Translator.load(model)
