@@ -926,7 +926,10 @@ class Engine:
         try:
             for word in stream:
                 if self._stop.is_set() or self._cancelled(job.utterance_id) or self._stale(job):
-                    return  # abandoned: nobody will hear it, the cores have better things to do
+                    # Abandoned: nobody will hear it, the cores have better things to do. The
+                    # speaker still gets the sentence's end, to close a cancelled utterance.
+                    self._put(self._speech, _Phrase(job, "", last=True))
+                    return
                 words.append(word)
                 phrase = cutter.push(word)
                 if phrase is not None:

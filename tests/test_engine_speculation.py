@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.audio import resample
 from edge.engine import AudioBlock, Engine, EngineConfig, Stages, file_blocks
-from edge.events import AudioOut, SpeechEnded, Transcript, Translation
+from edge.events import AudioOut, SpeechEnded, Transcript, Translation, UtteranceMetrics
 from edge.vad import VadConfig
 
 from .conftest import ENGLISH_SENTENCES
@@ -101,6 +101,25 @@ def test_first_phrase_is_spoken_while_the_sentence_is_still_decoding(moonshine, 
     assert len(voice.spoken) >= 2 and " ".join(voice.spoken) == transcript.text.upper()
     [translation] = [e for _t, e in timed if isinstance(e, Translation)]
     assert translation.text == transcript.text.upper()
+
+
+def test_barge_in_during_the_decode_still_closes_the_utterance(moonshine, joe) -> None:  # noqa: ANN001
+    audio = _one_utterance_with_pauses(joe, ["The train to the airport leaves at nine."], 1.0)
+    mt, voice = SlowWordMT(seconds=0.15), RecordingVoice()
+    engine = Engine(
+        Stages(segment_asr=moonshine, mt=mt, tts=voice),
+        EngineConfig(source="eng_Latn", target="spa_Latn", first_phrase_words=4),
+    )
+    events = []
+    for event in engine.run(file_blocks([audio])):
+        events.append(event)
+        if isinstance(event, AudioOut):
+            engine.cancel_output(event.utterance_id)  # the user speaks over the first phrase
+    spoken = {e.utterance_id for e in events if isinstance(e, AudioOut)}
+    assert len(spoken) == 1 and not mt.finished  # the decode was abandoned mid-sentence
+    closed = [e for e in events if isinstance(e, UtteranceMetrics)]
+    assert [m.utterance_id for m in closed] == list(spoken)
+    assert not any(isinstance(e, Translation) for e in events)
 
 
 def test_speculative_speech_waits_for_the_hangover(moonshine, joe) -> None:  # noqa: ANN001
