@@ -858,7 +858,7 @@ class Engine:
                 self._put(self._speech, item)
                 continue
             job = item
-            if job.target is None or self._cancelled(job.utterance_id) or self._stale(job):
+            if self._dropped(job):
                 self._put(self._speech, _Phrase(job, "", last=True))
                 continue
             if job.translated is None:
@@ -873,13 +873,15 @@ class Engine:
                 job.translated = str(text)
             self._put_phrases(job, job.translated.split())
 
+    def _dropped(self, job: _Sentence) -> bool:
+        """Nothing to translate (transcription only), or nobody will hear it."""
+        return job.target is None or self._cancelled(job.utterance_id) or self._stale(job)
+
     def _needs_mt(self, job: object) -> bool:
         return (
             isinstance(job, _Sentence)
-            and job.target is not None
+            and not self._dropped(job)
             and job.translated is None
-            and not self._cancelled(job.utterance_id)
-            and not self._stale(job)
             and self._mt_memo.get(_mt_key(job)) is None
         )
 
@@ -925,7 +927,7 @@ class Engine:
         stream = mt.translate_words(job.text, job.lang, job.target)
         try:
             for word in stream:
-                if self._stop.is_set() or self._cancelled(job.utterance_id) or self._stale(job):
+                if self._stop.is_set() or self._dropped(job):
                     # Abandoned: nobody will hear it, the cores have better things to do. The
                     # speaker still gets the sentence's end, to close a cancelled utterance.
                     self._put(self._speech, _Phrase(job, "", last=True))

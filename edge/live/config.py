@@ -70,9 +70,8 @@ class LiveConfig:
     max_utterance_s: float = 15.0
     speech_pad_s: float = 0.1
     partial_interval_s: float = 0.0
-    first_phrase_words: int = (
-        FIRST_PHRASE_WORDS  # speak a first sentence from its first phrase (0: clauses)
-    )
+    # speak a first sentence from its first phrase of at least this many words (0: clauses)
+    first_phrase_words: int = FIRST_PHRASE_WORDS
     # push-to-talk
     ptt_key: str = "space"
     ptt_pre_roll_s: float = 0.3
