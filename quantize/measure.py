@@ -18,8 +18,9 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from .data import parallel_text, read_sentences, transcribed_audio, wav_files
 # Built-in inputs for measuring RAM when the caller has no data (catalog records).
 _SMOKE_SENTENCE = "Hello, how are you today?"
 _SMOKE_AUDIO_S = 3.0
+T = TypeVar("T")
 
 
 def peak_rss_mb() -> float:
@@ -70,12 +72,23 @@ def _smoke_audio() -> np.ndarray:
     return (tone + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-def _timed_passes(run_all: Any, repeat: int) -> tuple[Any, float, float]:
-    """Outputs, wall seconds and CPU seconds (all threads) of the fastest of ``repeat`` passes.
+def _load_measured(load: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """The loaded model, and its load time and RSS before and after loading."""
+    rss_imports = start_measuring()
+    start = time.perf_counter()
+    model = load()
+    load_s = time.perf_counter() - start
+    return model, {"load_s": load_s, "rss_imports_mb": rss_imports, "rss_load_mb": peak_rss_mb()}
+
+
+def _run_measured(run_all: Callable[..., T], repeat: int) -> tuple[T, dict[str, float]]:
+    """Outputs, wall seconds and CPU seconds (all threads) of the fastest of ``repeat`` passes,
+    after a warm-up on the first item (first-call allocations and kernel selection).
 
     CPU time is reported too because it barely moves when other processes compete for the
     cores, which makes ratios between variants trustworthy on a busy machine.
     """
+    run_all(1)
     outputs, best, best_cpu = None, float("inf"), float("inf")
     for _ in range(repeat):
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -83,7 +96,7 @@ def _timed_passes(run_all: Any, repeat: int) -> tuple[Any, float, float]:
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         if wall < best:
             best, best_cpu = wall, cpu
-    return outputs, best, best_cpu
+    return outputs, {"seconds": best, "cpu_seconds": best_cpu}  # type: ignore[return-value]
 
 
 def _segments(audio: np.ndarray) -> list[np.ndarray]:
@@ -116,11 +129,7 @@ def measure_asr(kind: str, model: Path, data: Path | None, threads: int, args: A
         items = [("smoke", "", [_smoke_audio()])]
     else:
         items = [(p.name, text, _segments(read_audio(p))) for p, text in transcribed_audio(data)]
-    rss_imports = start_measuring()
-    start = time.perf_counter()
-    recognizer = load()
-    load_s = time.perf_counter() - start
-    rss_load = peak_rss_mb()
+    recognizer, loading = _load_measured(load)
     lang = args.lang
 
     def run_all(count: int | None = None) -> list[str]:
@@ -129,15 +138,11 @@ def measure_asr(kind: str, model: Path, data: Path | None, threads: int, args: A
             for _, _, segments in items[:count]
         ]
 
-    run_all(1)  # warm-up: first-call allocations and kernel selection
-    hypotheses, seconds, cpu_seconds = _timed_passes(run_all, args.repeat)
+    hypotheses, timing = _run_measured(run_all, args.repeat)
     audio_s = sum(len(seg) for _, _, segments in items for seg in segments) / 16000.0
     return {
-        "load_s": load_s,
-        "rss_imports_mb": rss_imports,
-        "rss_load_mb": rss_load,
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
+        **loading,
+        **timing,
         "audio_s": audio_s,
         "items": [
             {"name": name, "reference": text, "hypothesis": hyp}
@@ -191,13 +196,11 @@ def measure_mt(model: Path, data: Path | None, threads: int, args: Any) -> dict:
         lead = [token] if token in source_vocabulary else []
         batch = [[*lead, *source_sp.encode(s, out_type=str), "</s>"] for s in sources]
         prefix = []
-    rss_imports = start_measuring()
-    start = time.perf_counter()
-    translator = ctranslate2.Translator(
-        str(model), compute_type=args.compute_type, intra_threads=threads
+    translator, loading = _load_measured(
+        lambda: ctranslate2.Translator(
+            str(model), compute_type=args.compute_type, intra_threads=threads
+        )
     )
-    load_s = time.perf_counter() - start
-    rss_load = peak_rss_mb()
     decode_kwargs: dict[str, Any] = {"beam_size": 1, "use_vmap": use_vmap}
     # A degenerate model (or a random-weight one) may never emit </s>: bound the output
     # by the longest source, as translations are rarely more than twice as long.
@@ -219,14 +222,10 @@ def measure_mt(model: Path, data: Path | None, threads: int, args: Any) -> dict:
             tokens.append(result[0].hypotheses[0][len(prefix) :])
         return tokens
 
-    run_all(1)
-    outputs, seconds, cpu_seconds = _timed_passes(run_all, args.repeat)
+    outputs, timing = _run_measured(run_all, args.repeat)
     return {
-        "load_s": load_s,
-        "rss_imports_mb": rss_imports,
-        "rss_load_mb": rss_load,
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
+        **loading,
+        **timing,
         "tokens": sum(len(t) for t in outputs),
         "use_vmap": use_vmap,
         "items": [
@@ -243,20 +242,20 @@ def measure_tts(model: Path, data: Path | None, threads: int, args: Any) -> dict
 
     sentences = [_SMOKE_SENTENCE] if data is None else read_sentences(data)
     model_path = kinds.piper_model(model)
-    rss_imports = start_measuring()
-    start = time.perf_counter()
-    # PiperVoice.load as piper does it, with the thread count under test.
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    config_dict = json.loads(model_path.with_name(model_path.name + ".json").read_text("utf-8"))
-    voice = PiperVoice(
-        session=onnxruntime.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        ),
-        config=PiperConfig.from_dict(config_dict),
-    )
-    load_s = time.perf_counter() - start
-    rss_load = peak_rss_mb()
+
+    def load() -> PiperVoice:
+        # PiperVoice.load as piper does it, with the thread count under test.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        config = json.loads(model_path.with_name(model_path.name + ".json").read_text("utf-8"))
+        return PiperVoice(
+            session=onnxruntime.InferenceSession(
+                str(model_path), options, providers=["CPUExecutionProvider"]
+            ),
+            config=PiperConfig.from_dict(config),
+        )
+
+    voice, loading = _load_measured(load)
     # Without noise the synthesis is deterministic, so variants are compared on equal terms.
     config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
@@ -266,8 +265,7 @@ def measure_tts(model: Path, data: Path | None, threads: int, args: Any) -> dict
             for s in sentences[:count]
         ]
 
-    run_all(1)
-    audios, seconds, cpu_seconds = _timed_passes(run_all, args.repeat)
+    audios, timing = _run_measured(run_all, args.repeat)
     rate = int(voice.config.sample_rate)
     items = []
     if args.audio_out:
@@ -278,11 +276,8 @@ def measure_tts(model: Path, data: Path | None, threads: int, args: Any) -> dict
             (out / f"{index:04d}.txt").write_text(sentence + "\n", encoding="utf-8")
             items.append({"sentence": sentence, "audio": str(out / f"{index:04d}.wav")})
     return {
-        "load_s": load_s,
-        "rss_imports_mb": rss_imports,
-        "rss_load_mb": rss_load,
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
+        **loading,
+        **timing,
         "audio_s": sum(len(a) for a in audios) / rate,
         "sample_rate": rate,
         "items": items,
@@ -294,11 +289,7 @@ def measure_vad(model: Path, data: Path | None, threads: int, args: Any) -> dict
     from edge.vad import FRAME, SileroVad
 
     audios = [_smoke_audio()] if data is None else [read_audio(p) for p in wav_files(data)]
-    rss_imports = start_measuring()
-    start = time.perf_counter()
-    vad = SileroVad(model, num_threads=threads)
-    load_s = time.perf_counter() - start
-    rss_load = peak_rss_mb()
+    vad, loading = _load_measured(lambda: SileroVad(model, num_threads=threads))
 
     def run_all(count: int | None = None) -> list[list[float]]:
         results = []
@@ -308,14 +299,10 @@ def measure_vad(model: Path, data: Path | None, threads: int, args: Any) -> dict
             results.append([vad(audio[i * FRAME : (i + 1) * FRAME]) for i in range(frames)])
         return results
 
-    run_all(1)
-    probabilities, seconds, cpu_seconds = _timed_passes(run_all, args.repeat)
+    probabilities, timing = _run_measured(run_all, args.repeat)
     return {
-        "load_s": load_s,
-        "rss_imports_mb": rss_imports,
-        "rss_load_mb": rss_load,
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
+        **loading,
+        **timing,
         "audio_s": sum(len(a) for a in audios) / 16000.0,
         "items": [{"probabilities": [round(p, 5) for p in probs]} for probs in probabilities],
     }
