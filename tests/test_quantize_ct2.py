@@ -207,6 +207,19 @@ def _train_spm(path: Path, vocab_size: int) -> None:
     path.write_bytes(model.getvalue())
 
 
+# Transformer sizes of the random Hugging Face models: small enough to build in a second.
+_TINY_TRANSFORMER = {
+    "d_model": 32,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64,
+    "max_position_embeddings": 512,
+}
+
+
 @pytest.fixture(scope="session")
 def hf_nllb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random M2M100 model with an NLLB tokenizer (sentencepiece.bpe.model + 202 languages)."""
@@ -222,14 +235,7 @@ def hf_nllb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(str(out))
     config = M2M100Config(
         vocab_size=len(tokenizer),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=512,
+        **_TINY_TRANSFORMER,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -265,14 +271,7 @@ def hf_marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(str(out))
     config = MarianConfig(
         vocab_size=len(tokenizer),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=512,
+        **_TINY_TRANSFORMER,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
