@@ -39,15 +39,8 @@ import numpy as np  # noqa: E402
 
 from edge import hardware  # noqa: E402
 from edge.asr.base import SAMPLE_RATE  # noqa: E402
+from edge.bench import BENCH_SENTENCES as SENTENCES  # noqa: E402  (what `edge bench` speaks)
 
-SENTENCES = [
-    "The train to the airport leaves at nine.",
-    "Please show me the way to the museum.",
-    "I would like a cup of coffee with milk.",
-    "How much does this ticket cost?",
-    "My phone battery is almost empty.",
-    "Thank you very much for your help.",
-]
 MT_MODELS = ("nllb-600m", "opus-mt")
 # Pipelines measured for the model manager's profiles (models/profiles.toml): what each
 # profile installs for an English speaker (cascade) and for other languages.
