@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,13 @@ def _one_utterance_with_pauses(joe, sentences: list[str], pause_s: float) -> np.
     return np.concatenate(pieces)
 
 
+def _english_to_spanish(moonshine, mt, voice, **config: Any) -> Engine:  # noqa: ANN001
+    return Engine(
+        Stages(segment_asr=moonshine, mt=mt, tts=voice),
+        EngineConfig(source="eng_Latn", target="spa_Latn", **config),
+    )
+
+
 def _run(engine: Engine, audio: np.ndarray, realtime: bool = False) -> list[tuple[float, object]]:
     blocks = file_blocks([audio], realtime=realtime)
     return [(time.perf_counter(), event) for event in engine.run(blocks)]
@@ -86,10 +94,7 @@ def _run(engine: Engine, audio: np.ndarray, realtime: bool = False) -> list[tupl
 def test_first_phrase_is_spoken_while_the_sentence_is_still_decoding(moonshine, joe) -> None:  # noqa: ANN001
     audio = _one_utterance_with_pauses(joe, ["The train to the airport leaves at nine."], 1.0)
     mt, voice = SlowWordMT(seconds=0.15), RecordingVoice()
-    engine = Engine(
-        Stages(segment_asr=moonshine, mt=mt, tts=voice),
-        EngineConfig(source="eng_Latn", target="spa_Latn", first_phrase_words=4),
-    )
+    engine = _english_to_spanish(moonshine, mt, voice, first_phrase_words=4)
     timed = _run(engine, audio)
 
     [transcript] = [e for _t, e in timed if isinstance(e, Transcript)]
@@ -106,10 +111,7 @@ def test_first_phrase_is_spoken_while_the_sentence_is_still_decoding(moonshine, 
 def test_barge_in_during_the_decode_still_closes_the_utterance(moonshine, joe) -> None:  # noqa: ANN001
     audio = _one_utterance_with_pauses(joe, ["The train to the airport leaves at nine."], 1.0)
     mt, voice = SlowWordMT(seconds=0.15), RecordingVoice()
-    engine = Engine(
-        Stages(segment_asr=moonshine, mt=mt, tts=voice),
-        EngineConfig(source="eng_Latn", target="spa_Latn", first_phrase_words=4),
-    )
+    engine = _english_to_spanish(moonshine, mt, voice, first_phrase_words=4)
     events = []
     for event in engine.run(file_blocks([audio])):
         events.append(event)
@@ -125,10 +127,7 @@ def test_barge_in_during_the_decode_still_closes_the_utterance(moonshine, joe) -
 def test_speculative_speech_waits_for_the_hangover(moonshine, joe) -> None:  # noqa: ANN001
     audio = _one_utterance_with_pauses(joe, ["Thank you very much for your help."], 2.0)
     mt, voice = SlowWordMT(seconds=0.0), RecordingVoice()
-    engine = Engine(
-        Stages(segment_asr=moonshine, mt=mt, tts=voice),
-        EngineConfig(source="eng_Latn", target="spa_Latn", vad=VadConfig(min_silence_s=1.5)),
-    )
+    engine = _english_to_spanish(moonshine, mt, voice, vad=VadConfig(min_silence_s=1.5))
     events = [e for _t, e in _run(engine, audio, realtime=True)]
     ended = next(i for i, e in enumerate(events) if isinstance(e, SpeechEnded))
     spoken = [i for i, e in enumerate(events) if isinstance(e, AudioOut)]
@@ -142,10 +141,7 @@ def test_superseded_speculation_is_neither_translated_nor_spoken(moonshine, joe)
     # Pauses longer than the speculation delay (0.12 s), shorter than the hangover (0.35 s).
     audio = _one_utterance_with_pauses(joe, sentences, pause_s=0.22)
     mt, voice = SlowRecordingMT(seconds=1.0), RecordingVoice()
-    engine = Engine(
-        Stages(segment_asr=moonshine, mt=mt, tts=voice),
-        EngineConfig(source="eng_Latn", target="spa_Latn"),
-    )
+    engine = _english_to_spanish(moonshine, mt, voice)
     blocks = (
         AudioBlock(audio[i : i + 512], time.perf_counter()) for i in range(0, len(audio), 512)
     )
