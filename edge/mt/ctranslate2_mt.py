@@ -367,9 +367,9 @@ class CTranslate2Translator:
 
     def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
         """The translation of one sentence, word by word as each is complete."""
-        return self.words(self.generate(sentence, source, target))
+        return self._words(self.generate(sentence, source, target))
 
-    def words(self, tokens: Iterator[str]) -> Iterator[str]:
+    def _words(self, tokens: Iterator[str]) -> Iterator[str]:
         """Words of a SentencePiece token stream: a piece starting with ``▁`` begins one."""
         pieces: list[str] = []
         for token in tokens:
