@@ -22,7 +22,11 @@ def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) ->
     group.add_argument("--asr", metavar="DIR", help="speech recognition model directory")
     if translation:
         group.add_argument("--mt", metavar="DIR", help="translation model directory")
-        group.add_argument("--tts", metavar="DIR", help="Piper voice directory or .onnx file")
+        group.add_argument(
+            "--tts",
+            metavar="DIR",
+            help="Piper voice directory or .onnx file, or 'espeak' for espeak-ng",
+        )
         group.add_argument(
             "--direct",
             metavar="DIR",

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import EdgeError, ModelError
 from .models import Catalog, CatalogEntry, InstalledModel, ModelStore
-from .models.catalog import catalog_files
+from .models.catalog import catalog_files, license_unverified
 from .models.memory import estimated_ram_mb, parse_size_mb
 from .models.profiles import recommend, select
 
@@ -201,6 +201,8 @@ def _info(store: ModelStore, model_id: str, as_json: bool) -> int:
         print("  files:")
         for f in entry.files:
             digest = f.sha256 or f"(no published sha256: {entry.checksum_note})"
+            if f.derived:
+                digest = "(derived on the device from the files above by a post step)"
             print(f"    {f.name}  {f.size or '?'} bytes  {digest}")
         print("  sources, in order:")
         for s in entry.sources:
@@ -236,6 +238,8 @@ def _pull(store: ModelStore, args: argparse.Namespace) -> int:
         print(f"{model.id}: {model.path}")
         if model.non_commercial:
             print(f"  note: {model.id} is licensed {model.license}: no commercial use")
+        elif license_unverified(model.license):
+            print(f"  note: {model.id}'s license is unverified: do not assume commercial use")
     return 0
 
 
@@ -247,6 +251,8 @@ def _verify(store: ModelStore, model_id: str | None) -> int:
     for report in reports:
         if report.ok:
             print(f"ok    {report.id}")
+            for note in report.notes:
+                print(f"      {note}")
         else:
             print(f"FAIL  {report.id}: {'; '.join(report.problems)}")
     failed = [r.id for r in reports if not r.ok]

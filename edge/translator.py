@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -33,7 +33,11 @@ from .languages import to_flores
 from .mt.base import TextTranslator
 from .tts.base import Voice
 from .tts.chunking import FIRST_PHRASE_WORDS
+from .tts.espeak_tts import ESPEAK, espeak_voice
 from .vad import VadConfig
+
+if TYPE_CHECKING:
+    from .models.catalog import Catalog
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -180,11 +184,29 @@ def load_recognizer(
 
 
 def load_mt(model_dir: str | Path, options: RuntimeOptions) -> TextTranslator:
+    from .mt.bergamot_onnx import BACKEND as BERGAMOT_BACKEND
     from .mt.loader import load_text_translator
 
     path = require_dir(model_dir)
     threads = options.threads_for("mt")
     _prepare_memory(options)
+    if backend_of(path) == BERGAMOT_BACKEND:
+        # onnxruntime graphs: placed like the other onnxruntime stages, no compute type.
+        def load(device: str) -> TextTranslator:
+            return load_text_translator(
+                path,
+                device=device,
+                intra_threads=threads,
+                max_batch_size=options.mt_max_batch_size,
+                decoding={"beam_size": options.beam_size},
+                memory_arena=not options.uses_low_memory(),
+            )
+
+        translator, device, why = hardware.place(
+            "mt", options.device_for("mt"), hardware.onnxruntime_support(), load, _probe_mt
+        )
+        _record(options, "mt", device, threads, why)
+        return translator
     return _place_ct2(
         "mt",
         options,
@@ -195,6 +217,7 @@ def load_mt(model_dir: str | Path, options: RuntimeOptions) -> TextTranslator:
             compute_type=compute_type,
             intra_threads=threads,
             max_batch_size=options.mt_max_batch_size,
+            decoding={"beam_size": options.beam_size},
         ),
         _probe_mt,
     )
@@ -218,6 +241,22 @@ def load_voice(model_dir: str | Path, options: RuntimeOptions) -> Voice:
         "tts", options.device_for("tts"), hardware.onnxruntime_support(), load, _probe_voice
     )
     _record(options, "tts", device, threads, why)
+    return voice
+
+
+def load_espeak(
+    language: str, options: RuntimeOptions, catalog: Catalog | None = None, *, fallback: bool = True
+) -> Voice:
+    """espeak-ng speaking ``language`` (CPU only).
+
+    As a ``fallback`` for a missing Piper voice it logs, once per language, which Piper voice
+    of ``catalog`` to pull for a natural voice; ``fallback=False`` is for an explicit choice.
+    """
+    from .tts.espeak_tts import EspeakTTS, fallback_voice
+
+    voice = fallback_voice(language, catalog) if fallback else EspeakTTS.load(language)
+    why = "espeak-ng runs on CPU only" if options.device_for("tts") == "cuda" else ""
+    _record(options, "tts", "cpu", 1, why)
     return voice
 
 
@@ -350,11 +389,14 @@ class SpeechTranslator:
         """Load the models for ``source`` -> ``target``.
 
         Model directories given explicitly are used as they are; the rest are chosen from
-        the installed models (``edge models list --installed``).
+        the installed models (``edge models list --installed``). The voice is the installed
+        Piper voice for ``target``, else espeak-ng where it speaks the language (with one
+        warning naming the Piper voice to pull); ``tts="espeak"`` forces espeak-ng.
         """
         options = options or RuntimeOptions()
         source = to_flores(source)
         target = to_flores(target) if target else None
+        espeak_catalog: Catalog | None = None  # set when espeak-ng stands in for Piper
         if asr is None and direct is None:
             from .models import ModelStore
             from .models.plan import plan_pipeline, plan_transcription
@@ -363,7 +405,7 @@ class SpeechTranslator:
             if target is None:
                 plan = plan_transcription(source, store)
             else:
-                plan = plan_pipeline(source, target, store, prefer=prefer)
+                plan = plan_pipeline(source, target, store, prefer=prefer, espeak_fallback=True)
             if plan.direct is not None:
                 direct = plan.direct.path
             if plan.asr is not None:
@@ -372,11 +414,15 @@ class SpeechTranslator:
                 mt = plan.mt.path
             if plan.tts is not None and tts is None:
                 tts = plan.tts.path
+            if plan.tts_fallback == "espeak" and tts is None:
+                espeak_catalog = store.catalog
             if target == source and tts is None:
                 # Same language in and out (a voice repeater): speak the transcript.
                 voices = store.find("tts", target)
                 if voices:
                     tts = voices[0].path
+                elif espeak_voice(target) is not None:
+                    espeak_catalog = store.catalog
         stages = Stages()
         if direct is not None:
             recognizer = load_recognizer(direct, options, task="translate")
@@ -393,8 +439,12 @@ class SpeechTranslator:
         if target is not None:
             if direct is None and mt is not None and target != source:
                 stages.mt = load_mt(mt, options)
-            if tts is not None:
+            if tts is not None and os.fspath(tts) == ESPEAK and not Path(tts).exists():
+                stages.tts = load_espeak(target, options, fallback=False)
+            elif tts is not None:
                 stages.tts = load_voice(tts, options)
+            elif espeak_catalog is not None:
+                stages.tts = load_espeak(target, options, espeak_catalog)
         return cls(source, target, stages, vad)
 
     def engine(self) -> Engine:

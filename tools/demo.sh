@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Quickstart: set up, then translate the bundled Spanish sample into English speech.
+# Quickstart: set up, then translate the bundled English sample into Portuguese speech with
+# real models: Moonshine tiny (ASR) -> Bergamot en->pt student (MT) -> espeak-ng Portuguese.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 export EDGE_MODELS_DIR="${EDGE_MODELS_DIR:-$PWD/.cache/models}"
-.venv/bin/edge translate samples/es_station.flac --from es --to en -o es_station.en.wav
-echo "translated speech: $PWD/es_station.en.wav"
+.venv/bin/edge translate samples/en_station.flac --from en --to pt -o en_station.pt.wav
+echo "translated speech: $PWD/en_station.pt.wav"

@@ -18,7 +18,15 @@ from ..asr.whisper_ct2 import WhisperCT2
 from ..engine import EngineConfig, Stages
 from ..errors import ModelError
 from ..languages import to_flores
-from ..translator import RuntimeOptions, SpeechTranslator, load_mt, load_recognizer, load_voice
+from ..translator import (
+    RuntimeOptions,
+    SpeechTranslator,
+    load_espeak,
+    load_mt,
+    load_recognizer,
+    load_voice,
+)
+from ..tts.espeak_tts import ESPEAK
 from ..vad import VadConfig
 from .config import LiveConfig
 
@@ -139,16 +147,24 @@ class ModelLoader:
             mt_paths = [cfg.mt] if isinstance(cfg.mt, str) else list(cfg.mt or [])
             if asr is None or voice is None or not mt_paths:
                 store = store or ModelStore(Path(cfg.models_dir) if cfg.models_dir else None)
-                plan = plan_pipeline(source, target, store, prefer="cascade")
+                plan = plan_pipeline(source, target, store, prefer="cascade", espeak_fallback=True)
                 asr = asr or (str(plan.asr.path) if plan.asr else None)
-                voice = voice or (str(plan.tts.path) if plan.tts else None)
+                voice = voice or (str(plan.tts.path) if plan.tts else plan.tts_fallback)
                 if not mt_paths and plan.mt is not None:
                     mt_paths = [str(plan.mt.path)]
             if asr is None:
                 raise ModelError(f"no speech recognition model for {source}", "pass --asr")
             recognizer = self._recognizer(asr)
             stages.recognizers[source] = recognizer
-            if voice is not None:
+            if voice == ESPEAK:
+                # No Piper voice speaks this side's language: espeak-ng does (one warning line).
+                catalog = store.catalog if store is not None else None
+                stages.voices[target] = self._cached(
+                    "tts",
+                    f"espeak:{target}",
+                    lambda t=target, c=catalog: load_espeak(t, self.options, c),
+                )
+            elif voice is not None:
                 stages.voices[target] = self._cached(
                     "tts", voice, lambda v=voice: load_voice(v, self.options)
                 )

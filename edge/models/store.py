@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 
 from .. import __version__
 from ..errors import ModelError
-from .catalog import KINDS, Catalog, CatalogEntry, Source
+from .catalog import KINDS, POST_OUTPUTS, Catalog, CatalogEntry, Source
 from .download import ChecksumError, RetryPolicy, check_file, sha256_file
 from .fetch import Artifacts, collect, fetch, iter_candidate_sources, name_hints
 from .post import run_post_step
@@ -57,8 +57,10 @@ class InstalledFile:
     size: int
     sha256: str
     # "catalog": matched the catalog's sha256; "pinned": matched the pin of an earlier
-    # download; "first-use": the catalog has no checksum, this download set the pin.
+    # download; "first-use": the catalog has no checksum, this download set the pin;
+    # "derived": made here by the post step ``post`` from the model's verified files.
     checksum: str = "catalog"
+    post: str = ""
 
 
 @dataclass
@@ -138,6 +140,7 @@ class InstalledModel:
 class VerifyReport:
     id: str
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -331,7 +334,7 @@ class ModelStore:
                 extra.unlink()
 
     def _verify_stage(
-        self, entry: CatalogEntry, stage: Path, pins: dict[str, str]
+        self, entry: CatalogEntry, stage: Path, pins: dict[str, str], steps: tuple[str, ...]
     ) -> tuple[list[InstalledFile], dict[str, str]]:
         files: list[InstalledFile] = []
         new_pins: dict[str, str] = {}
@@ -339,6 +342,17 @@ class ModelStore:
             path = stage / spec.name
             if not path.is_file():
                 raise ModelError(f"{entry.id}: {spec.name} is missing", "fix the catalog entry")
+            if spec.derived:
+                # No published sha256 to check: what this install made is recorded, and
+                # the files it was made from are checked in this loop like any other.
+                step = next((s for s in steps if spec.name in POST_OUTPUTS[s]), "")
+                if not step:
+                    raise ModelError(
+                        f"{entry.id}: no post step made {spec.name}", "fix the catalog entry"
+                    )
+                digest = sha256_file(path)
+                files.append(InstalledFile(spec.name, path.stat().st_size, digest, "derived", step))
+                continue
             expected = spec.sha256 or pins.get(spec.name, "")
             digest = check_file(path, spec.size, expected, f"{entry.id}/{spec.name}")
             if spec.sha256:
@@ -355,15 +369,24 @@ class ModelStore:
         record = entry.record()
         record.update(
             format=FORMAT,
-            files=[asdict(f) for f in files],
+            # "post" only where a post step derived the file: other records stay as they were.
+            files=[{k: v for k, v in asdict(f).items() if k != "post" or v} for f in files],
             source=origin,
             installed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             edge_version=__version__,
         )
-        if any(f.checksum != "catalog" for f in files):
+        if any(f.checksum in ("pinned", "first-use") for f in files):
             record["checksum_note"] = (
                 "the catalog publishes no sha256 for some files; the sha256 here was pinned "
                 "on the first verified download and later downloads must match it"
+            )
+        derived = [f for f in files if f.checksum == "derived"]
+        if derived:
+            record["derived_note"] = (
+                f"{', '.join(f.name for f in derived)} were made on this device by "
+                f"{', '.join(sorted({f.post for f in derived}))} from the other files, which "
+                "were verified by sha256; their sha256 is what this install produced (it "
+                "depends on the converter's version), not a published one"
             )
         return record
 
@@ -419,7 +442,7 @@ class ModelStore:
                         )
                         stage = work / "model"
                         self._assemble(entry, source, artifacts, stage, link=True)
-                        files, new_pins = self._verify_stage(entry, stage, pins)
+                        files, new_pins = self._verify_stage(entry, stage, pins, source.post)
                         record = self._record(entry, files, source.describe())
                         model = self._commit(entry.id, stage, record)
                 except ChecksumError as exc:
@@ -548,7 +571,7 @@ class ModelStore:
                     stage = stage_root / "model"
                     try:
                         self._assemble(entry, source, artifacts, stage, link=False, hints=hints)
-                        files, new_pins = self._verify_stage(entry, stage, pins)
+                        files, new_pins = self._verify_stage(entry, stage, pins, source.post)
                     except ModelError:
                         continue
                     record = self._record(entry, files, f"import {origin}")
@@ -601,7 +624,7 @@ class ModelStore:
                         digest_cache[path] = sha256_file(path)
                     if digest_cache[path] != expected:
                         return None
-        fully_checked = all(f.sha256 or pins.get(f.name) for f in entry.files)
+        fully_checked = all(f.sha256 or pins.get(f.name) for f in entry.files if not f.derived)
         return fully_checked, named
 
     # -- checking and removing -------------------------------------------------------
@@ -640,6 +663,13 @@ class ModelStore:
                     published = entry.file(f.name).sha256
                     if published and published != f.sha256:
                         report.problems.append(f"{f.name} differs from the catalog's sha256")
+            derived = [f for f in model.files if f.checksum == "derived"]
+            if derived and not report.problems:
+                report.notes.append(
+                    f"{', '.join(f.name for f in derived)}: derived by "
+                    f"{', '.join(sorted({f.post or '?' for f in derived}))} from the "
+                    "model's sha256-verified files, unchanged since the install"
+                )
             reports.append(report)
         return reports
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from edge.errors import EdgeError, ModelError
+
+MODEL_METADATA_FILE = "edge_model.json"
 
 
 @runtime_checkable
@@ -25,3 +33,83 @@ class WordStreamingTranslator(TextTranslator, Protocol):
     def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
         """Words of the translation; the iterator's ``close()`` stops the decode."""
         ...
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """Search settings; the defaults favour speed on small CPUs."""
+
+    beam_size: int = 1
+    max_decoding_length: int = 256  # hard bound on output tokens
+    # Output is also bounded to this many times the source length (plus a little headroom),
+    # which stops a model that loops from decoding the whole hard bound.
+    max_length_ratio: float = 3.0
+    repetition_penalty: float = 1.0  # > 1 discourages repeating tokens
+    no_repeat_ngram_size: int = 0  # > 0 forbids repeating n-grams of this size
+    max_input_length: int = 1024  # longer sources are truncated
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def merged(cls, *layers: Mapping[str, Any]) -> DecodingOptions:
+        """Defaults overridden by each mapping in turn; unknown keys are errors."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for layer in layers:
+            unknown = sorted(set(layer) - names)
+            if unknown:
+                raise EdgeError(
+                    f"unknown decoding option '{unknown[0]}'",
+                    f"use one of: {', '.join(sorted(names))}",
+                )
+            values.update(layer)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TranslationStats:
+    """Work done by the last ``translate`` call, for throughput reports."""
+
+    sentences: int
+    source_tokens: int
+    decoded_tokens: int  # generated tokens, without forced language tokens
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.decoded_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def read_model_metadata(model_dir: str | Path) -> dict[str, Any]:
+    """The directory's ``edge_model.json``, or an empty dict when it has none."""
+    path = Path(model_dir) / MODEL_METADATA_FILE
+    if not path.is_file():
+        return {}
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(
+            f"cannot read {path}: {error}", "download the model again with the model manager"
+        ) from error
+    if not isinstance(metadata, dict):
+        raise ModelError(
+            f"{path} is not a JSON object", "download the model again with the model manager"
+        )
+    return metadata
+
+
+def pieces_to_words(pieces: Iterable[str], detokenize: Callable[[list[str]], str]) -> Iterator[str]:
+    """Words of a SentencePiece piece stream: a piece starting with ``▁`` begins a word."""
+    word: list[str] = []
+    for piece in pieces:
+        if piece.startswith("▁") and word:
+            text = detokenize(word)
+            word = []
+            if text:
+                yield text
+        word.append(piece)
+    text = detokenize(word)
+    if text:
+        yield text

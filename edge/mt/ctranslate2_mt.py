@@ -21,24 +21,29 @@ twice as fast on a CPU (NLLB's 256k-row output layer dominates), other targets d
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import ctranslate2
 import sentencepiece as spm
 
-from edge.errors import EdgeError, LanguageError, ModelError
+from edge.errors import LanguageError, ModelError
 from edge.languages import FLORES200_CODES, language_name, opus_mt_code, to_flores
 
-MODEL_METADATA_FILE = "edge_model.json"
+from .base import (
+    MODEL_METADATA_FILE,
+    DecodingOptions,
+    TranslationStats,
+    pieces_to_words,
+    read_model_metadata,
+)
+
 NLLB_TOKENIZER = "sentencepiece.bpe.model"
 MARIAN_TOKENIZERS = ("source.spm", "target.spm")
 BACKEND_NLLB = "ct2-nllb"
@@ -53,67 +58,6 @@ _MARIAN_TARGET_TOKEN = re.compile(r"^>>([A-Za-z]{2,3}(?:_[A-Za-z]+)?)<<$")
 _CONVERT_FIX = (
     "download the model again, or convert it with ct2-transformers-converter --copy_files {files}"
 )
-
-
-@dataclass(frozen=True)
-class DecodingOptions:
-    """Search settings; the defaults favour speed on small CPUs."""
-
-    beam_size: int = 1
-    max_decoding_length: int = 256  # hard bound on output tokens
-    # Output is also bounded to this many times the source length (plus a little headroom),
-    # which stops a model that loops from decoding the whole hard bound.
-    max_length_ratio: float = 3.0
-    repetition_penalty: float = 1.0  # > 1 discourages repeating tokens
-    no_repeat_ngram_size: int = 0  # > 0 forbids repeating n-grams of this size
-    max_input_length: int = 1024  # longer sources are truncated
-
-    @classmethod
-    def merged(cls, *layers: Mapping[str, Any]) -> DecodingOptions:
-        """Defaults overridden by each mapping in turn; unknown keys are errors."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for layer in layers:
-            unknown = sorted(set(layer) - names)
-            if unknown:
-                raise EdgeError(
-                    f"unknown decoding option '{unknown[0]}'",
-                    f"use one of: {', '.join(sorted(names))}",
-                )
-            values.update(layer)
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class TranslationStats:
-    """Work done by the last ``translate`` call, for throughput reports."""
-
-    sentences: int
-    source_tokens: int
-    decoded_tokens: int  # generated tokens, without forced language tokens
-    seconds: float
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.decoded_tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-def read_model_metadata(model_dir: str | Path) -> dict[str, Any]:
-    """The directory's ``edge_model.json``, or an empty dict when it has none."""
-    path = Path(model_dir) / MODEL_METADATA_FILE
-    if not path.is_file():
-        return {}
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(
-            f"cannot read {path}: {error}", "download the model again with the model manager"
-        ) from error
-    if not isinstance(metadata, dict):
-        raise ModelError(
-            f"{path} is not a JSON object", "download the model again with the model manager"
-        )
-    return metadata
 
 
 class CTranslate2Translator:
@@ -186,7 +130,7 @@ class CTranslate2Translator:
         vocabulary = _read_source_vocabulary(root, flavour_hint)
         options = metadata.get("options") or {}
         decoding_options = DecodingOptions.merged(
-            {k: v for k, v in options.items() if k in _DECODING_FIELDS}, decoding or {}
+            {k: v for k, v in options.items() if k in DecodingOptions.field_names()}, decoding or {}
         )
         vmap_targets = _vmap_targets(root, options)
 
@@ -367,21 +311,7 @@ class CTranslate2Translator:
 
     def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
         """The translation of one sentence, word by word as each is complete."""
-        return self._words(self.generate(sentence, source, target))
-
-    def _words(self, tokens: Iterator[str]) -> Iterator[str]:
-        """Words of a SentencePiece token stream: a piece starting with ``▁`` begins one."""
-        pieces: list[str] = []
-        for token in tokens:
-            if token.startswith("▁") and pieces:
-                word = self._detokenize(pieces)
-                pieces = []
-                if word:
-                    yield word
-            pieces.append(token)
-        word = self._detokenize(pieces)
-        if word:
-            yield word
+        return pieces_to_words(self.generate(sentence, source, target), self._detokenize)
 
     def _length_bounds(self, batch: list[list[str]], length: int | None) -> tuple[int, int]:
         """(max, min) output tokens: forced, or bounded by the source length."""
@@ -438,9 +368,6 @@ class CTranslate2Translator:
         unknown = self._target_tokenizer.unk_id()
         pieces = [t for t in tokens if self._target_tokenizer.piece_to_id(t) != unknown]
         return self._target_tokenizer.decode(pieces)
-
-
-_DECODING_FIELDS = frozenset(f.name for f in dataclasses.fields(DecodingOptions))
 
 
 def _vmap_targets(root: Path, options: Mapping[str, Any]) -> frozenset[str]:

@@ -8,6 +8,8 @@ from typing import Any
 
 from edge.errors import ModelError
 from edge.mt.base import TextTranslator
+from edge.mt.bergamot_onnx import BACKEND as BACKEND_BERGAMOT
+from edge.mt.bergamot_onnx import BergamotTranslator
 from edge.mt.ctranslate2_mt import (
     BACKEND_MARIAN,
     BACKEND_NLLB,
@@ -19,6 +21,7 @@ from edge.mt.ctranslate2_mt import (
 _BACKENDS: dict[str, Callable[..., TextTranslator]] = {
     BACKEND_NLLB: CTranslate2Translator.load,
     BACKEND_MARIAN: CTranslate2Translator.load,
+    BACKEND_BERGAMOT: BergamotTranslator.load,
 }
 
 
