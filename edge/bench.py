@@ -321,12 +321,14 @@ def _mt_dir(kind: str, cache: Path) -> Path:
     return out
 
 
-def run_config(config: str, models_dir: str | None, threads: int, cache: Path) -> ConfigResult:
+def run_config(
+    config: str, models_dir: str | None, threads: int, cache: Path, low_memory: bool = False
+) -> ConfigResult:
     from .engine import Stages
     from .translator import RuntimeOptions, load_mt, load_recognizer, load_voice
 
     paths = demo_model_paths(models_dir)
-    options = RuntimeOptions(asr_threads=threads, mt_threads=threads)
+    options = RuntimeOptions(asr_threads=threads, mt_threads=threads, low_memory=low_memory)
     notes: list[str] = []
     if config in BERGAMOT_CONFIGS:
         return _run_bergamot(config, models_dir, paths, options, cache)
@@ -632,6 +634,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             config,
             "--threads",
             str(args.threads),
+            *(["--low-memory"] if args.low_memory else []),
             "--cache",
             str(cache),
         ]
@@ -677,6 +680,11 @@ def add_bench_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--config", choices=(*CONFIGS, "all"), default="all")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="run as a device under 1 GB does: no onnxruntime arenas, memory returned after use",
+    )
     parser.add_argument("--models-dir", metavar="DIR")
     parser.add_argument("--cache", metavar="DIR", help="where the synthetic MT models are built")
     parser.add_argument("--output", metavar="FILE.json")
@@ -688,10 +696,13 @@ def _worker(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="edge.bench")
     parser.add_argument("config", choices=CONFIGS)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--low-memory", action="store_true")
     parser.add_argument("--models-dir")
     parser.add_argument("--cache", required=True)
     args = parser.parse_args(argv)
-    result = run_config(args.config, args.models_dir, args.threads, Path(args.cache))
+    result = run_config(
+        args.config, args.models_dir, args.threads, Path(args.cache), args.low_memory
+    )
     print(json.dumps(asdict(result)))
     return 0
 
