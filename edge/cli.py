@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
 
 from . import __version__
 from .errors import EdgeError
@@ -15,6 +18,78 @@ from .tts.chunking import FIRST_PHRASE_WORDS
 log = logging.getLogger("edge")
 
 EXIT_INTERRUPTED = 130
+EXIT_USAGE = 2  # argparse's
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `edge translate: error: argument --threads: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric setting accepts: finite, from ``low`` to ``high``."""
+
+    low: float | None = None
+    high: float | None = None
+    exclusive: bool = False  # low < value < high rather than low <= value <= high
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is refused ("must be 1 or more"), or None."""
+        if not math.isfinite(value):
+            return f"must be a finite number, {self.describe()}"
+        low_bad = self.low is not None and (
+            value <= self.low if self.exclusive else value < self.low
+        )
+        high_bad = self.high is not None and (
+            value >= self.high if self.exclusive else value > self.high
+        )
+        return f"must be {self.describe()}" if low_bad or high_bad else None
+
+    def describe(self) -> str:
+        low, high = (_plain(v) if v is not None else None for v in (self.low, self.high))
+        if low is not None and high is not None:
+            return f"between {low} and {high}" + (" (exclusive)" if self.exclusive else "")
+        if low is not None:
+            return f"more than {low}" if self.exclusive else f"{low} or more"
+        if high is not None:
+            return f"less than {high}" if self.exclusive else f"{high} or less"
+        return "a number"
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def number(kind: type[int] | type[float], bounds: Bounds) -> Callable[[str], int | float]:
+    """An argparse ``type`` that refuses values outside ``bounds`` with one line."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        problem = bounds.problem(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{problem}, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+# Numeric options of translate and transcribe (the VAD ones as edge.vad.VadConfig checks them).
+THREADS = Bounds(1, 256)
+BEAM_SIZE = Bounds(1, 64)
+SAMPLE_RATE = Bounds(8000, 192000)  # edge.audio.MIN_OUTPUT_RATE, MAX_OUTPUT_RATE
+FIRST_PHRASE = Bounds(0, 100)
+VAD_THRESHOLD = Bounds(0, 1, exclusive=True)
+SECONDS = Bounds(0, 3600)
+MIN_SILENCE = Bounds(0.05, 60)
+MAX_SEGMENT = Bounds(1, 3600)
 
 
 def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) -> None:
@@ -50,31 +125,48 @@ def _add_model_options(parser: argparse.ArgumentParser, *, translation: bool) ->
     )
     run.add_argument(
         "--threads",
-        type=int,
+        type=number(int, THREADS),
         help="threads per ASR and MT stage (default: measured per stage for this many cores)",
     )
     run.add_argument(
-        "--beam-size", type=int, default=1, help="beam size for Whisper and MT (default: 1)"
+        "--beam-size",
+        type=number(int, BEAM_SIZE),
+        default=1,
+        help="beam size for Whisper and MT (default: 1)",
     )
     if translation:
         run.add_argument(
             "--first-phrase",
-            type=_words,
+            type=number(int, FIRST_PHRASE),
             default=FIRST_PHRASE_WORDS,
             metavar="WORDS",
             help=FIRST_PHRASE_HELP,
         )
     vad = parser.add_argument_group("voice activity detection")
-    vad.add_argument("--vad-threshold", type=float, default=0.5)
     vad.add_argument(
-        "--min-speech", type=float, default=0.25, metavar="S", help="ignore shorter bursts"
+        "--vad-threshold", type=number(float, VAD_THRESHOLD), default=0.5, help="0 to 1"
     )
     vad.add_argument(
-        "--min-silence", type=float, default=0.35, metavar="S", help="hangover ending an utterance"
+        "--min-speech",
+        type=number(float, SECONDS),
+        default=0.25,
+        metavar="S",
+        help="ignore shorter bursts",
     )
-    vad.add_argument("--speech-pad", type=float, default=0.1, metavar="S")
     vad.add_argument(
-        "--max-segment", type=float, default=20.0, metavar="S", help="split longer speech"
+        "--min-silence",
+        type=number(float, MIN_SILENCE),
+        default=0.35,
+        metavar="S",
+        help="hangover ending an utterance",
+    )
+    vad.add_argument("--speech-pad", type=number(float, SECONDS), default=0.1, metavar="S")
+    vad.add_argument(
+        "--max-segment",
+        type=number(float, MAX_SEGMENT),
+        default=20.0,
+        metavar="S",
+        help="split longer speech",
     )
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
@@ -118,15 +210,8 @@ FIRST_PHRASE_HELP = (
 )
 
 
-def _words(value: str) -> int:
-    count = int(value)
-    if count < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return count
-
-
 def _printer(as_json: bool) -> Callable[[object], None]:
-    from .events import AudioOut, Event, Metrics, Transcript, Translation
+    from .events import AudioOut, Event, Metrics, Rejected, Transcript, Translation
 
     # Direct speech translation reports the translation before the source transcript (the
     # second decode): hold translation lines until their utterance's transcript is printed.
@@ -146,6 +231,13 @@ def _printer(as_json: bool) -> Callable[[object], None]:
             last_printed[0] = max(last_printed[0], event.utterance_id)
             for line in held.pop(event.utterance_id, []):
                 print(line, flush=True)
+        elif isinstance(event, Rejected):
+            heard = event.text if len(event.text) <= 60 else event.text[:57].rstrip() + " ..."
+            print(
+                f"[{event.start_s:7.2f} - {event.end_s:7.2f}] (not spoken: {event.reason}"
+                + (f': "{heard}")' if heard else ")"),
+                flush=True,
+            )
         elif isinstance(event, Translation):
             line = f"{'':21}-> {event.lang}: {event.text}"
             if event.utterance_id <= last_printed[0]:
@@ -172,25 +264,33 @@ def _printer(as_json: bool) -> Callable[[object], None]:
     return show
 
 
-def _check_paths(source: str, output: str | None = None) -> None:
-    """Fail on a bad input or output path before spending seconds loading models."""
-    from pathlib import Path
+def _check_paths(source: str, output: str | None = None, *, as_json: bool = False) -> None:
+    """Fail on a bad input or output path before spending seconds loading models.
 
-    from .audio import audio_duration
-    from .errors import InputError
+    A truncated input is used as far as it goes: edge.audio warns on stderr when it reads
+    it, and ``--json`` output gets a ``warning`` line here, before the other events.
+    """
+    from .audio import audio_info, check_output_path
 
-    audio_duration(source)
+    info = audio_info(source, scan=True)
     if output is not None:
-        directory = Path(output).resolve().parent
-        if not directory.is_dir():
-            raise InputError(f"output directory does not exist: {directory}", "create it first")
+        check_output_path(output, source=source)
+    if info.truncated and as_json:
+        warning = {
+            "event": "warning",
+            "kind": "truncated_input",
+            "message": info.truncation_warning(),
+            "audio_s": round(info.seconds, 3),
+            "declared_s": round(info.declared_seconds, 3),
+        }
+        print(json.dumps(warning, ensure_ascii=False), flush=True)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from .languages import to_flores
 
     to_flores(args.source), to_flores(args.target)
-    _check_paths(args.input, args.output)
+    _check_paths(args.input, args.output, as_json=args.json)
     translator = _load(args, args.source, args.target)
     if translator.stages.tts is None and args.output:
         raise EdgeError(
@@ -209,7 +309,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    _check_paths(args.input)
+    from .languages import to_flores
+
+    to_flores(args.lang)
+    _check_paths(args.input, as_json=args.json)
     translator = _load(args, args.lang, None)
     translator.translate_file(args.input, None, on_event=_printer(args.json))
     return 0
@@ -225,7 +328,7 @@ def cmd_languages(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edge",
         description="Offline speech-to-speech translation: speech in one language, speech out in another.",
     )
@@ -249,7 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUT.wav", help="write the translated speech here"
     )
     translate.add_argument(
-        "--sample-rate", type=int, metavar="HZ", help="output rate (default: the voice's)"
+        "--sample-rate",
+        type=number(int, SAMPLE_RATE),
+        metavar="HZ",
+        help="output rate, 8000 to 192000 (default: the voice's)",
     )
     _add_model_options(translate, translation=True)
     translate.set_defaults(handler=cmd_translate)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .cli import FIRST_PHRASE_HELP
+from .cli import FIRST_PHRASE_HELP, number
 
 # --flag dest -> LiveConfig field, for the flags that override the config file.
 _OVERRIDES = {
@@ -54,6 +54,13 @@ _OVERRIDES = {
 }
 
 
+def _limited(field: str, kind: type[int] | type[float] = float) -> Callable[[str], int | float]:
+    """The argparse type of a numeric flag: the bounds of its LiveConfig field."""
+    from .live.config import LIMITS
+
+    return number(kind, LIMITS[field])
+
+
 def add_live_parser(subparsers: Any) -> None:
     live = subparsers.add_parser(
         "live",
@@ -72,7 +79,12 @@ def add_live_parser(subparsers: Any) -> None:
         help="conversation: identify each utterance as --from or --to, answer in the other",
     )
     live.add_argument("--mode", choices=("ptt", "vad"), help="push-to-talk or hands-free (vad)")
-    live.add_argument("--first-phrase", type=int, metavar="WORDS", help=FIRST_PHRASE_HELP)
+    live.add_argument(
+        "--first-phrase",
+        type=_limited("first_phrase_words", int),
+        metavar="WORDS",
+        help=FIRST_PHRASE_HELP,
+    )
     live.add_argument(
         "--duplex",
         choices=("half", "full"),
@@ -81,26 +93,61 @@ def add_live_parser(subparsers: Any) -> None:
     audio = live.add_argument_group("audio devices")
     audio.add_argument("--input", metavar="DEVICE|FILE.wav", help="index, name part, or a file")
     audio.add_argument("--output", metavar="DEVICE|FILE.wav", help="index, name part, or a file")
-    audio.add_argument("--input-rate", type=int, metavar="HZ", help="default: the device's own")
-    audio.add_argument("--output-rate", type=int, metavar="HZ", help="default: the device's own")
-    audio.add_argument("--volume", type=int, metavar="0-100")
-    audio.add_argument("--echo-guard", type=float, metavar="S", help="mute after speaking")
-    audio.add_argument("--max-backlog", type=float, metavar="S", help="audio kept when behind")
-    audio.add_argument("--speed", type=float, help="files only: faster than real time")
-    audio.add_argument("--simulate-echo", type=float, metavar="GAIN", help="files only")
+    audio.add_argument(
+        "--input-rate",
+        type=_limited("input_rate", int),
+        metavar="HZ",
+        help="default: the device's own",
+    )
+    audio.add_argument(
+        "--output-rate",
+        type=_limited("output_rate", int),
+        metavar="HZ",
+        help="default: the device's own",
+    )
+    audio.add_argument("--volume", type=_limited("volume", int), metavar="0-100")
+    audio.add_argument(
+        "--echo-guard", type=_limited("echo_guard_s"), metavar="S", help="mute after speaking"
+    )
+    audio.add_argument(
+        "--max-backlog", type=_limited("max_backlog_s"), metavar="S", help="audio kept when behind"
+    )
+    audio.add_argument("--speed", type=_limited("speed"), help="files only: faster than real time")
+    audio.add_argument(
+        "--simulate-echo", type=_limited("simulate_echo"), metavar="GAIN", help="files only"
+    )
     vad = live.add_argument_group("hands-free (vad)")
-    vad.add_argument("--vad-threshold", type=float)
-    vad.add_argument("--min-speech", type=float, metavar="S", help="ignore shorter sounds")
-    vad.add_argument("--hangover", type=float, metavar="S", help="silence that ends an utterance")
-    vad.add_argument("--max-utterance", type=float, metavar="S", help="split longer speech")
-    vad.add_argument("--speech-pad", type=float, metavar="S")
+    vad.add_argument("--vad-threshold", type=_limited("vad_threshold"))
     vad.add_argument(
-        "--partial-interval", type=float, metavar="S", help="re-decode while speaking (0: off)"
+        "--min-speech", type=_limited("min_speech_s"), metavar="S", help="ignore shorter sounds"
+    )
+    vad.add_argument(
+        "--hangover",
+        type=_limited("hangover_s"),
+        metavar="S",
+        help="silence that ends an utterance",
+    )
+    vad.add_argument(
+        "--max-utterance", type=_limited("max_utterance_s"), metavar="S", help="split longer speech"
+    )
+    vad.add_argument("--speech-pad", type=_limited("speech_pad_s"), metavar="S")
+    vad.add_argument(
+        "--partial-interval",
+        type=_limited("partial_interval_s"),
+        metavar="S",
+        help="re-decode while speaking (0: off)",
     )
     ptt = live.add_argument_group("push-to-talk")
     ptt.add_argument("--ptt-key", metavar="KEY", help="terminal key (default: space)")
-    ptt.add_argument("--ptt-pre-roll", type=float, metavar="S", help="audio kept before a press")
-    ptt.add_argument("--ptt-tail", type=float, metavar="S", help="audio kept after a release")
+    ptt.add_argument(
+        "--ptt-pre-roll",
+        type=_limited("ptt_pre_roll_s"),
+        metavar="S",
+        help="audio kept before a press",
+    )
+    ptt.add_argument(
+        "--ptt-tail", type=_limited("ptt_tail_s"), metavar="S", help="audio kept after a release"
+    )
     ptt.add_argument(
         "--ptt-script",
         metavar="FILE|auto",
@@ -118,9 +165,11 @@ def add_live_parser(subparsers: Any) -> None:
     models.add_argument("--prefer", choices=("auto", "cascade", "direct"))
     run = live.add_argument_group("runtime")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    run.add_argument("--threads", type=int)
-    run.add_argument("--beam-size", type=int)
-    run.add_argument("--max-seconds", type=float, metavar="S", help="stop after this long")
+    run.add_argument("--threads", type=_limited("threads", int))
+    run.add_argument("--beam-size", type=_limited("beam_size", int))
+    run.add_argument(
+        "--max-seconds", type=_limited("max_seconds"), metavar="S", help="stop after this long"
+    )
     run.add_argument(
         "--json", action="store_const", const=True, help="one JSON event per line on stdout"
     )
@@ -132,7 +181,7 @@ def add_live_parser(subparsers: Any) -> None:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from .audio import audio_duration
+    from .audio import audio_info, check_output_path
     from .live import LiveController, ModelLoader
     from .live.config import LiveConfig, apply, load_config
     from .live.keyboard import TerminalKeys
@@ -140,9 +189,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else LiveConfig()
     config = apply(config, {field: getattr(args, dest) for dest, field in _OVERRIDES.items()})
     config.validate()
-    if config.input_is_file:
+    if config.input_is_file:  # a bad input or output fails before the models load
         assert config.input is not None
-        audio_duration(config.input)  # a bad input fails before the models load
+        audio_info(config.input, scan=True)
+    if config.output_is_file:
+        assert config.output is not None
+        check_output_path(config.output, source=config.input if config.input_is_file else None)
     controller = LiveController(config, ModelLoader(config).stages, on_event=_printer(config.json))
     signal.signal(signal.SIGTERM, lambda *_: controller.stop())  # systemd stop: a clean end
     keys: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()

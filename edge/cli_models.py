@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import EdgeError, ModelError
 from .models import Catalog, CatalogEntry, InstalledModel, ModelStore
-from .models.catalog import catalog_files, license_unverified
+from .models.catalog import catalog_files, license_unverified, mutable_urls
 from .models.memory import estimated_ram_mb, parse_size_mb
 from .models.profiles import recommend, select
 
@@ -40,13 +40,24 @@ def add_models_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", default="eng_Latn", help="source language")
     p.add_argument("--to", dest="target", default="eng_Latn", help="target language")
     p.add_argument("--force", action="store_true", help="reinstall even if installed")
+    p.add_argument(
+        "--repin",
+        action="store_true",
+        help="drop the local sha256 pins of files the catalog publishes no sha256 for and "
+        "pin them again from a fresh download (after it loads): only when upstream changed "
+        "them on purpose",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = sub.add_parser("import", help="sideload from a folder, an archive or a USB stick")
     p.add_argument("path")
     p.add_argument("--id", dest="model_id", help="catalog id of the files (when not detected)")
 
-    p = sub.add_parser("verify", help="recompute sha256 of installed files")
+    p = sub.add_parser(
+        "verify",
+        help="recompute sha256 of installed files; says which are checked against the "
+        "catalog, pinned locally on first use, or derived on the device",
+    )
     p.add_argument("id", nargs="?")
 
     p = sub.add_parser("remove", help="delete an installed model")
@@ -200,17 +211,27 @@ def _info(store: ModelStore, model_id: str, as_json: bool) -> int:
             print(f"  homepage: {entry.homepage}")
         print("  files:")
         for f in entry.files:
-            digest = f.sha256 or f"(no published sha256: {entry.checksum_note})"
+            digest = f.sha256 or "(no published sha256: pinned locally on first use)"
             if f.derived:
                 digest = "(derived on the device from the files above by a post step)"
             print(f"    {f.name}  {f.size or '?'} bytes  {digest}")
+        if entry.checksum_note:
+            print(f"    checksums: {entry.checksum_note}")
         print("  sources, in order:")
         for s in entry.sources:
             print(f"    {s.describe()}")
+            for url in mutable_urls(s):
+                print(f"      not pinned to a commit (its bytes can change): {url}")
     if model:
         print(f"  installed: {model.path} (from {model.source})")
         for f in model.files:
-            print(f"    {f.name}  sha256 {f.sha256}  [{f.checksum}]")
+            how = {
+                "catalog": "catalog sha256",
+                "first-use": f"pinned locally on first use {f.pinned_at[:10]}".rstrip(),
+                "pinned": f"matched the local pin of {f.pinned_at[:10] or 'an earlier download'}",
+                "derived": f"derived on this device by {f.post or 'a post step'}",
+            }.get(f.checksum, f.checksum)
+            print(f"    {f.name}  sha256 {f.sha256}  [{how}]")
     else:
         print(f"  not installed: edge models pull {model_id}")
     if entry and entry.card:
@@ -233,13 +254,24 @@ def _pull(store: ModelStore, args: argparse.Namespace) -> int:
         raise EdgeError(
             "nothing to pull", "give model ids, demo, or --profile NAME --from L --to L"
         )
-    models = [store.pull(i, progress=not args.quiet, force=args.force) for i in dict.fromkeys(ids)]
+    models = [
+        store.pull(i, progress=not args.quiet, force=args.force, repin=args.repin)
+        for i in dict.fromkeys(ids)
+    ]
     for model in models:
         print(f"{model.id}: {model.path}")
         if model.non_commercial:
             print(f"  note: {model.id} is licensed {model.license}: no commercial use")
         elif license_unverified(model.license):
-            print(f"  note: {model.id}'s license is unverified: do not assume commercial use")
+            print(
+                f"  note: {model.id}'s license is unknown ({model.license}): do not assume "
+                "commercial use is allowed"
+            )
+        if model.backend == "piper":
+            print(
+                "  note: Piper voices run with piper-tts, which is GPL-3.0-or-later: see "
+                "README, Licenses, before shipping a device"
+            )
     return 0
 
 
@@ -251,6 +283,8 @@ def _verify(store: ModelStore, model_id: str | None) -> int:
     for report in reports:
         if report.ok:
             print(f"ok    {report.id}")
+            for line in report.kind_lines():
+                print(f"      {line}")
             for note in report.notes:
                 print(f"      {note}")
         else:

@@ -195,6 +195,10 @@ class ModelFit:
     ram_mb: float
     ram_measured: bool
     fits: bool | None  # alone with the runtime, in available memory; None: unknown
+    license: str = ""
+    # "non-commercial", "unknown" (unverified or "see MODEL_CARD": never commercial-OK)
+    # or "" (a known license, whose terms still apply)
+    license_flag: str = ""
 
 
 @dataclass
@@ -355,9 +359,17 @@ def find_problems(report: Report) -> list[Problem]:
 
 
 def _fit(model: Any, available_mb: float | None) -> ModelFit:
+    from .models.catalog import license_unverified
+
     ram, measured = estimated_ram_mb(model)
     fits = None if available_mb is None else RUNTIME_BASE_MB + ram + HEADROOM_MB <= available_mb
-    return ModelFit(model.id, tuple(model.kinds), round(ram, 1), measured, fits)
+    license = str(getattr(model, "license", ""))
+    flag = ""
+    if getattr(model, "non_commercial", False):
+        flag = "non-commercial"
+    elif license_unverified(license):
+        flag = "unknown"
+    return ModelFit(model.id, tuple(model.kinds), round(ram, 1), measured, fits, license, flag)
 
 
 def _recommend(
@@ -422,7 +434,14 @@ def render(report: Report) -> str:
     for m in report.models:
         fit = {True: "fits", False: "DOES NOT FIT", None: "fit unknown"}[m.fits]
         how = "measured" if m.ram_measured else "estimated"
-        lines.append(f"         {m.id} ({'/'.join(m.kinds)}): {m.ram_mb:.0f} MB {how}, {fit}")
+        license = ""
+        if m.license_flag == "non-commercial":
+            license = f"; license {m.license}: NON-COMMERCIAL"
+        elif m.license_flag == "unknown":
+            license = f"; license unknown ({m.license or 'none recorded'}): not commercial-OK"
+        lines.append(
+            f"         {m.id} ({'/'.join(m.kinds)}): {m.ram_mb:.0f} MB {how}, {fit}{license}"
+        )
     if not report.models:
         lines.append("         none installed")
     audio = report.audio

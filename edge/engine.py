@@ -35,7 +35,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from .asr.base import SAMPLE_RATE, SegmentRecognizer, StreamingRecognizer
+from .asr.base import SAMPLE_RATE, Recognition, SegmentRecognizer, StreamingRecognizer
 from .asr.whisper_ct2 import WhisperCT2
 from .errors import EdgeError
 from .events import (
@@ -43,6 +43,7 @@ from .events import (
     Event,
     Metrics,
     PartialTranscript,
+    Rejected,
     SpeechEnded,
     SpeechStarted,
     StageError,
@@ -161,6 +162,9 @@ class _Sentence:
     speculative: bool = False
     spoken_lang: str | None = None  # direct mode: the language that was spoken
     segment_key: tuple[int, float, float] | None = None  # speculative: the audio it came from
+    # From a partial hypothesis: translated and synthesized into the caches, never spoken
+    # (only the final decode says what is spoken; when it agrees, its jobs find them there).
+    warm_only: bool = False
 
 
 @dataclass
@@ -243,11 +247,15 @@ class Engine:
         self._sentences: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
         self._speech: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
         self._stop = threading.Event()
+        # Set when run() ends, also when its caller abandons it (gen.close(), or drops it):
+        # nobody reads events any more, so stages must not wait for room in the queue.
+        self._closed = threading.Event()
         self._timings: dict[int, _UtteranceTiming] = {}
         self._timings_lock = threading.Lock()
         self._mt_memo = _Memo()
         self._tts_memo = _Memo(16)
         self._asr_memo = _Memo(4)
+        self._rejection: Recognition | None = None  # listener thread: last decode, if rejected
         # Per utterance, the segment of the newest speculation or of the final decode: older
         # speculative jobs still queued are stale and skipped instead of competing for cores.
         self._current_segment: dict[int, tuple[int, float, float]] = {}
@@ -255,6 +263,12 @@ class Engine:
         # and the speculations the hangover confirmed: their jobs are the final ones.
         self._speculated: dict[int, tuple[tuple[int, float, float], int]] = {}
         self._confirmed: dict[int, tuple[int, float, float]] = {}
+        # Partial re-decoding: per open utterance, the complete sentences of the last partial
+        # and the ones sent to warm the MT and TTS caches (by sentence index); utterances up
+        # to ``_finalized`` have their final decode, so their warm-up jobs are stale.
+        self._partial_done: dict[int, list[str]] = {}
+        self._warm: dict[int, dict[int, str]] = {}
+        self._finalized = 0
         self._stage_seconds = {"vad": 0.0, "asr": 0.0, "mt": 0.0, "tts": 0.0}
         self._audio_seconds = 0.0
         self._speech_seconds = 0.0
@@ -292,6 +306,7 @@ class Engine:
                 yield item
         finally:
             self._stop.set()
+            self._closed.set()
             deadline = time.monotonic() + self.config.join_timeout_s
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -315,11 +330,17 @@ class Engine:
         return key
 
     def _stale(self, job: _Sentence) -> bool:
-        """A speculative job whose audio has since grown (speech resumed after the pause)."""
+        """A speculative job whose audio has since grown (speech resumed after the pause); a
+        warm-up job once a newer partial changed its sentence or the final decode is out."""
+        if job.warm_only:
+            uid = job.utterance_id
+            return uid <= self._finalized or self._warm.get(uid, {}).get(job.index) != job.text
         return job.speculative and self._current_segment.get(job.utterance_id) != job.segment_key
 
     def _live(self, job: _Sentence) -> bool:
         """Final, or speculative on audio the hangover has confirmed: to be spoken."""
+        if job.warm_only:
+            return False
         return not job.speculative or self._confirmed.get(job.utterance_id) == job.segment_key
 
     def _cancelled(self, utterance_id: int) -> bool:
@@ -345,7 +366,17 @@ class Engine:
         return run
 
     def _emit(self, item: object) -> None:
-        self._events.put(item)
+        """Hand an item to the caller; drop it only when the caller has stopped reading.
+
+        A full queue is backpressure while run() is being consumed, but a caller that
+        abandoned the generator never drains it: waiting would leak the stage threads.
+        """
+        while not self._closed.is_set():
+            try:
+                self._events.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _put(self, q: queue.Queue[object], item: object) -> bool:
         """Blocking put that gives up when the engine is stopping (backpressure, no loss)."""
@@ -374,9 +405,16 @@ class Engine:
         self._emit(SpeechStarted(utterance_id, start_s))
 
     def _discard_utterance(self, utterance_id: int, start_s: float) -> None:
+        self._end_partials(utterance_id)
         with self._timings_lock:
             self._timings.pop(utterance_id, None)
         self._emit(SpeechDiscarded(utterance_id, start_s))
+
+    def _end_partials(self, utterance_id: int) -> None:
+        """The utterance's final decode is next (or it was discarded): its warm-up is over."""
+        self._finalized = max(self._finalized, utterance_id)
+        self._partial_done.pop(utterance_id, None)
+        self._warm.pop(utterance_id, None)
 
     def _is_behind(self, block: AudioBlock) -> bool:
         limit = self.config.behind_s
@@ -409,7 +447,9 @@ class Engine:
         open_start: float | None = None  # start of the utterance the VAD has open
         position = 0  # samples received
         last_partial = 0
-        committed: list[str] = []  # sentences of the open utterance already sent on
+        # Sentences of the open utterance already sent on as final. Stays empty: partials
+        # only warm the caches (``_partial``), the final decode sends every sentence.
+        committed: list[str] = []
         while True:
             item = self._get(self._audio)
             if item is _STOP:
@@ -457,12 +497,8 @@ class Engine:
             if interval and segmenter.in_speech and position - last_partial >= interval:
                 last_partial = position
                 if optional:
-                    self._partial(
-                        segmenter.current_audio(),
-                        utterance_id,
-                        committed,
-                        wall_of(position / SAMPLE_RATE),
-                    )
+                    audio = segmenter.current_audio()
+                    self._partial(audio, utterance_id, wall_of(position / SAMPLE_RATE))
         tail = segmenter.flush()
         if tail is not None:
             self._finish_vad_segment(tail, utterance_id, committed, lambda _s: time.perf_counter())
@@ -542,7 +578,7 @@ class Engine:
                 and not self._is_behind(item)
             ):
                 audio = press.segment(position).audio
-                self._partial(audio, press.utterance_id, press.committed, item.arrival)
+                self._partial(audio, press.utterance_id, item.arrival)
         if press is not None:
             if press.released_at is None:
                 press.released_at, press.release_wall = position, time.perf_counter()
@@ -561,6 +597,7 @@ class Engine:
             end = min(press.end, last + int(self.config.vad.speech_pad_s * SAMPLE_RATE))
         # In push-to-talk the release is the end of speech the user signals.
         speech_end_s = min(last, press.released_at) / SAMPLE_RATE
+        self._end_partials(press.utterance_id)
         self._finish_segment(
             press.segment(end),
             press.utterance_id,
@@ -570,10 +607,12 @@ class Engine:
         )
 
     def _recognize(self, audio: np.ndarray) -> tuple[str, str, str | None, float]:
-        """(text, its language, spoken language if translated directly, seconds spent)."""
+        """(text, its language, spoken language if translated directly, seconds spent); a
+        decode the guards rejected has an empty text and is kept in ``self._rejection``."""
         t0 = time.perf_counter()
         if self.stages.direct is not None:
             rec = self.stages.direct.recognize(audio, self.config.source)
+            self._rejection = rec if getattr(rec, "rejected", None) else None
             return rec.text, rec.lang, rec.source_lang, time.perf_counter() - t0
         lang = self.config.source
         if self.config.languages is not None:
@@ -584,6 +623,7 @@ class Engine:
         recognizer = self.stages.recognizer_for(lang)
         assert recognizer is not None
         rec = recognizer.recognize(audio, lang)
+        self._rejection = rec if getattr(rec, "rejected", None) else None
         return rec.text, rec.lang, None, time.perf_counter() - t0
 
     def _speculate(
@@ -598,7 +638,7 @@ class Engine:
         key = self._track_segment(utterance_id, segment)
         text, lang, spoken, seconds = self._recognize(segment.audio)
         self._stage_seconds["asr"] += seconds
-        self._asr_memo.put(key, (text, lang, spoken, seconds))
+        self._asr_memo.put(key, (text, lang, spoken, seconds, self._rejection))
         self._speculated[utterance_id] = (key, len(committed))
         target = self._target_for(lang)
         if target is None:
@@ -620,24 +660,35 @@ class Engine:
                 job.translated, job.spoken_lang = sentence, spoken
             self._put(self._sentences, job)
 
-    def _partial(
-        self, audio: np.ndarray, utterance_id: int, committed: list[str], wall: float
-    ) -> None:
+    def _partial(self, audio: np.ndarray, utterance_id: int, wall: float) -> None:
+        """Re-decode the open utterance: a ``partial`` event, and cache warm-up for slow MT.
+
+        Partials never decide what is spoken. A decode of the whole utterance can still
+        change a sentence that a partial had complete and stable (Moonshine puts quotes
+        around it, Whisper rewords it), so a sentence complete (followed by more speech) and
+        unchanged over two consecutive partials is only translated and synthesized into the
+        caches. The final decode's sentences are the ones spoken; those equal to a warmed
+        sentence find its translation and speech ready.
+        """
         text, lang, _spoken, seconds = self._recognize(audio)
         self._stage_seconds["asr"] += seconds
         self._emit(PartialTranscript(utterance_id, text, lang))
         done, _rest = complete_sentences(text)
+        previous = self._partial_done.get(utterance_id, [])
+        self._partial_done[utterance_id] = done
         target = self._target_for(lang)
-        # A sentence followed by more speech will not change: start translating it now.
-        for sentence in done[len(committed) :]:
-            if self.stages.direct is None and target is not None:
-                committed.append(sentence)
-                self._put(
-                    self._sentences,
-                    _Sentence(
-                        utterance_id, len(committed) - 1, sentence, lang, False, wall, target
-                    ),
-                )
+        if self.stages.direct is not None or target is None:
+            return
+        warm = self._warm.setdefault(utterance_id, {})
+        for index, sentence in enumerate(done):
+            stable = index < len(previous) and previous[index] == sentence
+            if not stable or warm.get(index) == sentence:
+                continue
+            warm[index] = sentence  # a job warming another text at this index is now stale
+            job = _Sentence(
+                utterance_id, index, sentence, lang, False, wall, target, warm_only=True
+            )
+            self._put(self._sentences, job)
 
     def _finish_vad_segment(
         self,
@@ -649,6 +700,7 @@ class Engine:
         speech_end_s = segment.end_s - (0.0 if segment.split else self.config.vad.speech_pad_s)
         speech_end_s = max(segment.start_s, speech_end_s)
         speech_end_wall = wall_of(segment.end_s) - (segment.end_s - speech_end_s)
+        self._end_partials(utterance_id)
         self._finish_segment(segment, utterance_id, committed, speech_end_s, speech_end_wall)
 
     def _finish_segment(
@@ -664,14 +716,22 @@ class Engine:
         key = self._track_segment(utterance_id, segment)
         cached = self._asr_memo.get(key)
         if cached is not None:
-            text, lang, spoken, seconds = cached  # type: ignore[misc]
+            text, lang, spoken, seconds, rejection = cached  # type: ignore[misc]
         else:
             text, lang, spoken, seconds = self._recognize(segment.audio)
+            rejection = self._rejection
             self._stage_seconds["asr"] += seconds
         timing = self._timing(utterance_id)
         timing.speech_end_wall = speech_end_wall
         timing.asr_ms += seconds * 1000
         self._utterances += 1
+        if rejection is not None:
+            # The guards threw the decode away: nothing to translate or speak; the utterance
+            # closes as an empty one does.
+            reason, heard = rejection.rejected or "", rejection.rejected_text
+            self._emit(Rejected(utterance_id, reason, heard, segment.start_s, speech_end_s))
+            self._put(self._sentences, ("done", utterance_id))
+            return
         if spoken is None:
             self._emit(Transcript(utterance_id, text, lang, segment.start_s, speech_end_s))
         target = self._target_for(lang)
@@ -1049,7 +1109,7 @@ class Engine:
             t0 = time.perf_counter()
             timing = self._timing(job.utterance_id)
             for chunk in iter(chunks) if chunks is not None else voice.synthesize(text):
-                if self._cancelled(job.utterance_id):
+                if self._cancelled(job.utterance_id) or self._stop.is_set():
                     break
                 now = time.perf_counter()
                 if timing.first_audio_wall is None:

@@ -67,6 +67,20 @@ class Transcript(Event):
 
 
 @dataclass
+class Rejected(Event):
+    """A segment whose recognition the hallucination guards rejected (``edge.asr.guards``):
+    no speech, a repetition loop, too many words for the audio, a low-confidence decode. It is
+    neither translated nor spoken; ``text`` is what the recognizer decoded."""
+
+    name: ClassVar[str] = "rejected"
+    utterance_id: int
+    reason: str
+    text: str
+    start_s: float
+    end_s: float
+
+
+@dataclass
 class Translation(Event):
     """One translated sentence of an utterance."""
 

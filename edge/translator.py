@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -24,7 +24,7 @@ from . import hardware
 from .asr.base import SAMPLE_RATE, EndpointConfig, SegmentRecognizer, StreamingRecognizer
 from .asr.model_files import read_metadata, require_dir
 from .asr.whisper_ct2 import WhisperCT2
-from .audio import AtomicWavWriter, audio_duration, iter_audio
+from .audio import AtomicWavWriter, audio_duration, check_output_path, check_output_rate, iter_audio
 from .engine import AudioBlock, Engine, EngineConfig, Stages, file_blocks
 from .errors import ModelError
 from .events import AudioOut, Event, Metrics, Transcript, Translation, UtteranceMetrics
@@ -195,6 +195,7 @@ def load_mt(model_dir: str | Path, options: RuntimeOptions) -> TextTranslator:
         # Its matrices are small: one thread decodes faster than two (2.2 vs 4.0 ms per
         # sentence on 2 x86_64 cores, tools/mt_eval.py) and leaves the other core to TTS.
         threads = options.mt_threads if options.mt_threads is not None else 1
+
         def load(device: str) -> TextTranslator:
             return load_text_translator(
                 path,
@@ -467,7 +468,10 @@ class SpeechTranslator:
         *,
         realtime: bool = False,
     ) -> Iterator[Event]:
-        """Events for a file or an iterable of 16 kHz mono float32 blocks, lazily."""
+        """Events for a file or an iterable of 16 kHz mono float32 blocks, lazily.
+
+        Closing the generator (``close()``, or dropping it) stops the engine and its threads.
+        """
         blocks: Iterable[np.ndarray]
         if isinstance(audio, (str, os.PathLike)):
             audio_duration(audio)  # a bad file fails here, before any thread starts
@@ -491,16 +495,21 @@ class SpeechTranslator:
         """
         audio_duration(audio)  # validates the input before any output is created
         writer: AtomicWavWriter | None = None
+        if sample_rate is not None:
+            check_output_rate(sample_rate)
         rate = sample_rate or (self.stages.tts.sample_rate if self.stages.tts else 16000)
         if output is not None:
+            check_output_path(output, source=audio)
             writer = AtomicWavWriter(output, rate)
         transcripts: list[Transcript] = []
         translations: list[Translation] = []
         utterances: list[UtteranceMetrics] = []
         metrics: Metrics | None = None
         last_position: tuple[int, int] | None = None
+        events: Iterator[Event] | None = None
         try:
-            for event in self.stream(audio):
+            events = self.stream(audio)
+            for event in events:
                 if on_event is not None:
                     on_event(event)
                 if isinstance(event, Transcript):
@@ -519,6 +528,8 @@ class SpeechTranslator:
                     last_position = position
                     writer.write(event.samples, event.sample_rate)
         except BaseException:
+            if isinstance(events, Generator):  # its threads stop now, not when it is freed
+                events.close()
             if writer is not None:
                 writer.abort()
             raise

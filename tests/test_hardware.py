@@ -1,13 +1,17 @@
 """Device selection, CUDA fallback, thread defaults and memory settings (edge.hardware).
 
-There is no GPU here: the runtimes' CUDA queries are replaced to say there is one, and the
-real CPU-only builds then fail to load or run on CUDA, which must end on CPU with one log
-line and a working model.
+On a machine without a GPU the runtimes' CUDA queries are replaced to say there is one, and
+the real CPU-only builds then fail to load or run on CUDA, which must end on CPU with one
+log line and a working model. The tests that load real models follow the host: where a
+runtime really runs on CUDA (the PyPI x86_64 CTranslate2 wheel on an NVIDIA machine,
+onnxruntime-gpu), the stage must land there instead; the runtime is asked directly, not
+through edge.hardware, so a CPU-only machine still checks that nothing claims CUDA.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +28,30 @@ CUDA_OK = RuntimeSupport("fake", "1", True, "1 CUDA device(s)", compute_types=("
 NO_CUDA = RuntimeSupport("fake", "1", False, "CPU-only build", "install the CUDA build")
 
 
+@functools.cache
+def ct2_runs_on_cuda() -> bool:
+    """Whether this host's CTranslate2 really has a CUDA device (asked before any faking)."""
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count() > 0 and bool(
+            ctranslate2.get_supported_compute_types("cuda")
+        )
+    except (RuntimeError, OSError, ValueError):
+        return False
+
+
+@functools.cache
+def ort_lists_cuda() -> bool:
+    """Whether the installed onnxruntime is a CUDA build (onnxruntime-gpu)."""
+    import onnxruntime as ort
+
+    return hardware.ORT_CUDA in ort.get_available_providers()
+
+
 @pytest.fixture(autouse=True)
 def fresh_support() -> Iterator[None]:
+    ct2_runs_on_cuda(), ort_lists_cuda()  # the real answers, before a test fakes them
     hardware.clear_support_cache()
     yield
     hardware.clear_support_cache()
@@ -128,10 +154,13 @@ def test_unknown_device_is_a_user_error() -> None:
 # --- the real runtimes, told there is a GPU ---------------------------------------------
 
 
-def test_ctranslate2_without_gpu_reports_why() -> None:
+def test_ctranslate2_support_reports_the_host() -> None:
     support = hardware.ctranslate2_support()
-    assert support.cuda is False and support.fix
     assert support.to_dict()["runtime"] == "ctranslate2"
+    if ct2_runs_on_cuda():  # an NVIDIA host: the PyPI x86_64 wheel includes CUDA
+        assert support.cuda and support.compute_types and not support.fix
+    else:  # no GPU, or a CPU-only build: say why, and how to get CUDA
+        assert support.cuda is False and support.fix
 
 
 def test_ctranslate2_gpu_query(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,17 +202,27 @@ def test_mt_on_a_fake_gpu_ends_on_cpu_and_translates(
     with caplog.at_level(logging.INFO, logger="edge.hardware"):
         mt = load_mt(tiny_nllb, options)
     placement = options.placements["mt"]
-    assert (placement.device, placement.compute_type, placement.threads) == ("cpu", "int8", 1)
-    assert placement.fallback.startswith("CUDA failed with ctranslate2")
-    assert len(hardware_lines(caplog)) == 1
+    if ct2_runs_on_cuda():  # the GPU is real: the model runs there, in the best int8 type
+        assert (placement.device, placement.compute_type) == ("cuda", "int8_float16")
+        assert placement.fallback == ""
+    else:
+        assert (placement.device, placement.compute_type, placement.threads) == ("cpu", "int8", 1)
+        assert placement.fallback.startswith("CUDA failed with ctranslate2")
+    assert len(hardware_lines(caplog)) == 1  # "using CPU, ..." or "running on CUDA"
     assert len(mt.translate(["Hello."], "eng_Latn", "spa_Latn")) == 1
 
 
 def test_onnxruntime_without_cuda_provider(joe_dir: Path) -> None:
     options = RuntimeOptions(device="cuda", tts_threads=1)
     voice = load_voice(joe_dir, options)
-    assert options.placements["tts"].device == "cpu"
-    assert "no CUDA execution provider" in options.placements["tts"].fallback
+    placement = options.placements["tts"]
+    if ort_lists_cuda():  # onnxruntime-gpu: CUDA where it attaches, else CPU saying why
+        assert (placement.device, placement.fallback) == ("cuda", "") or (
+            placement.device == "cpu" and "CUDA failed with onnxruntime" in placement.fallback
+        )
+    else:
+        assert placement.device == "cpu"
+        assert "no CUDA execution provider" in placement.fallback
     assert next(iter(voice.synthesize("Hello."))).size > 0
 
 
@@ -199,8 +238,13 @@ def test_listed_cuda_provider_that_cannot_attach_falls_back(
     options = RuntimeOptions(device="auto")
     with caplog.at_level(logging.INFO, logger="edge.hardware"):
         voice = load_voice(joe_dir, options)
-    assert options.placements["tts"].device == "cpu"
-    assert "could not create its CUDA execution provider" in options.placements["tts"].fallback
+    placement = options.placements["tts"]
+    attached = ort_lists_cuda() and placement.device == "cuda"  # onnxruntime-gpu and a GPU
+    if attached:
+        assert placement.fallback == ""
+    else:
+        assert placement.device == "cpu"
+        assert "could not create its CUDA execution provider" in placement.fallback
     assert len(hardware_lines(caplog)) == 1
     assert next(iter(voice.synthesize("Hello."))).size > 0
 
@@ -208,8 +252,13 @@ def test_listed_cuda_provider_that_cannot_attach_falls_back(
 def test_sherpa_cpu_build_told_cuda_is_caught(
     monkeypatch: pytest.MonkeyPatch, moonshine_dir: Path, capfd: pytest.CaptureFixture
 ) -> None:
+    import sherpa_onnx
+
     real = hardware.sherpa_onnx_support()
-    assert not real.cuda  # the PyPI wheel
+    lib = Path(sherpa_onnx.__file__).parent / "lib"
+    if "cuda" in real.version or any(lib.glob("libonnxruntime_providers_cuda*")):
+        pytest.skip("a CUDA build of sherpa-onnx: there is no CPU build to catch")
+    assert not real.cuda  # the PyPI wheel, CPU-only on every host
     monkeypatch.setattr(
         hardware, "sherpa_onnx_support", lambda: dataclasses.replace(real, cuda=True)
     )
@@ -225,8 +274,14 @@ def test_whisper_placement_and_compute_type(whisper_base_dir: Path) -> None:
     options = RuntimeOptions(device="auto", asr_threads=1)
     load_recognizer(whisper_base_dir, options)
     placement = options.placements["asr"]
-    assert (placement.device, placement.compute_type) == ("cpu", "int8")
-    assert placement.describe().startswith("asr: cpu int8, 1 threads")
+    if ct2_runs_on_cuda():  # auto takes the GPU, in the best type it supports
+        types = hardware.ctranslate2_support().compute_types
+        best = hardware.ct2_compute_type("cuda", "auto", types)
+        assert (placement.device, placement.compute_type) == ("cuda", best)
+        assert placement.describe() == f"asr: cuda {best}"
+    else:
+        assert (placement.device, placement.compute_type) == ("cpu", "int8")
+        assert placement.describe().startswith("asr: cpu int8, 1 threads")
 
 
 # --- threads and options --------------------------------------------------------------------

@@ -22,12 +22,28 @@ SAMPLE_RATE = 16000
 
 @dataclass
 class Recognition:
+    """The text of one segment, and what the hallucination guards (``edge.asr.guards``) made
+    of it. A rejected recognition has an empty ``text``: callers that only read ``text``
+    never pass on what the guards threw away."""
+
     text: str
     lang: str  # FLORES-200 code of ``text``
     # Direct speech translation (Whisper's translate task): the spoken language, and its
     # transcript when it was asked for.
     source_lang: str | None = None
     source_text: str | None = None
+    # Why the guards rejected the segment ("no speech", "repetition loop", ...), and the text
+    # that was decoded and thrown away; None when the text stands.
+    rejected: str | None = None
+    rejected_text: str = ""
+    cut: str | None = None  # why the text was shortened ("repetition loop"), None if whole
+    # A text passed on although every decode failed a check ("low confidence ..."): a guess.
+    failed: str | None = None
+    # Whisper's scores of the decode kept (None where the model gives none).
+    avg_logprob: float | None = None  # mean log-probability per token, end of text included
+    no_speech_prob: float | None = None  # probability of Whisper's <|nospeech|> token
+    compression_ratio: float | None = None  # UTF-8 length / zlib length of the text
+    temperature: float | None = None  # the decode's temperature (fallback above 0)
 
 
 @runtime_checkable

@@ -1,11 +1,15 @@
 """Segment recognizers through sherpa-onnx's OfflineRecognizer: Moonshine, Whisper, SenseVoice.
 
 These models decode a whole VAD segment at once; the engine can re-run them on the growing
-segment for partial results.
+segment for partial results. They give no scores, so of the hallucination guards
+(``edge.asr.guards``) only the text checks apply: non-speech markers, repetition loops, the
+token-rate cap and the compression ratio.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ import sherpa_onnx
 
 from ..errors import ModelError
 from .base import SAMPLE_RATE, Recognition
+from .guards import DEFAULT_GUARDS, GuardConfig, check_text, compression_ratio, token_key
 from .model_files import pick_file, read_metadata, require_dir
 
 BACKENDS = ("sherpa-moonshine", "sherpa-whisper", "sherpa-sense-voice")
@@ -36,11 +41,16 @@ class SherpaSegmentRecognizer:
     """One sherpa-onnx offline model, loaded once, decoding one segment per call."""
 
     def __init__(
-        self, recognizer: sherpa_onnx.OfflineRecognizer, backend: str, languages: tuple[str, ...]
+        self,
+        recognizer: sherpa_onnx.OfflineRecognizer,
+        backend: str,
+        languages: tuple[str, ...],
+        guards: GuardConfig = DEFAULT_GUARDS,
     ):
         self._recognizer = recognizer
         self.backend = backend
         self.languages = languages
+        self.guards = guards
 
     @classmethod
     def load(
@@ -51,6 +61,7 @@ class SherpaSegmentRecognizer:
         provider: str = "cpu",
         languages: tuple[str, ...] | None = None,
         prefer_int8: bool = True,
+        guards: GuardConfig | None = None,
     ) -> SherpaSegmentRecognizer:
         path = require_dir(model_dir)
         meta = read_metadata(path)
@@ -103,12 +114,66 @@ class SherpaSegmentRecognizer:
             raise ModelError(
                 f"sherpa-onnx cannot load {path}: {exc}", "re-download the model"
             ) from None
-        return cls(recognizer, backend, langs)
+        return cls(recognizer, backend, langs, guards or DEFAULT_GUARDS)
 
     def recognize(self, audio: np.ndarray, lang: str | None = None) -> Recognition:
         stream = self._recognizer.create_stream()
         stream.accept_waveform(SAMPLE_RATE, audio.astype(np.float32, copy=False))
         self._recognizer.decode_stream(stream)
-        text = stream.result.text.strip()
+        result = stream.result
+        text = result.text.strip()
         detected = lang or (self.languages[0] if self.languages else "und")
-        return Recognition(text=text, lang=detected)
+        if not self.guards.enabled or not text:
+            return Recognition(text=text, lang=detected)
+        tokens = _tokens(result)
+        count: Callable[[int], int] | None = None
+        if tokens is not None:
+            keys = [token_key(t) for t in tokens]
+
+            def text_of(k: int) -> str:
+                if k >= len(tokens):
+                    return text  # as the recognizer wrote it (SenseVoice's ITN included)
+                return "".join(tokens[:k]).replace("▁", " ").strip()
+        else:
+            keys, text_of, count = _words(text)
+        verdict = check_text(keys, text_of, len(audio) / SAMPLE_RATE, self.guards, count)
+        if verdict.rejected is not None:
+            return Recognition(
+                "",
+                detected,
+                rejected=verdict.rejected,
+                rejected_text=text,
+                compression_ratio=compression_ratio(text),
+            )
+        return Recognition(
+            text=verdict.text,
+            lang=detected,
+            cut="repetition loop" if verdict.loop is not None else None,
+            compression_ratio=compression_ratio(verdict.text),
+        )
+
+
+def _tokens(result: object) -> list[str] | None:
+    """The decode's tokens; None when sherpa-onnx cannot give them as text (a byte-level token
+    that splits a UTF-8 character, as Moonshine's "♪" does)."""
+    try:
+        return list(result.tokens)  # type: ignore[attr-defined]
+    except UnicodeDecodeError:
+        return None
+
+
+def _words(text: str) -> tuple[list[str], Callable[[int], str], Callable[[int], int]]:
+    """Words standing in for tokens: compared without case or punctuation, and counted as the
+    tokens their UTF-8 bytes make at about 4 bytes a token (what Moonshine averages on
+    English), so the rate cap still sees a run of symbols with no spaces in it."""
+    words = text.split()
+    keys = ["".join(c for c in w.lower() if c.isalnum()) or w for w in words]
+    sizes = [max(1, math.ceil(len(w.encode("utf-8")) / 4)) for w in words]
+
+    def text_of(k: int) -> str:
+        return text if k >= len(words) else " ".join(words[:k])
+
+    def count(k: int) -> int:
+        return sum(sizes[:k])
+
+    return keys, text_of, count

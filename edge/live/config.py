@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cli import Bounds
 from ..errors import EdgeError
 from ..tts.chunking import FIRST_PHRASE_WORDS
 
@@ -38,6 +39,31 @@ else:  # pragma: no cover - exercised on 3.10 only
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MODES = ("vad", "ptt")
 DUPLEX = ("half", "full")
+
+
+# The numeric settings and the values each accepts (never NaN or infinity), for the config
+# file and the flags alike (edge.cli_live builds its argparse types from this).
+LIMITS: dict[str, Bounds] = {
+    "input_rate": Bounds(8000, 192000),
+    "output_rate": Bounds(8000, 192000),
+    "volume": Bounds(0, 100),
+    "echo_guard_s": Bounds(0, 60),
+    "max_backlog_s": Bounds(1, 3600),
+    "speed": Bounds(0, 1000, exclusive=True),
+    "simulate_echo": Bounds(0, 1),
+    "vad_threshold": Bounds(0, 1, exclusive=True),
+    "min_speech_s": Bounds(0, 3600),
+    "hangover_s": Bounds(0.05, 60),
+    "max_utterance_s": Bounds(1, 3600),
+    "speech_pad_s": Bounds(0, 3600),
+    "partial_interval_s": Bounds(0, 3600),
+    "first_phrase_words": Bounds(0, 100),
+    "ptt_pre_roll_s": Bounds(0, 60),
+    "ptt_tail_s": Bounds(0, 60),
+    "threads": Bounds(1, 256),
+    "beam_size": Bounds(1, 64),
+    "max_seconds": Bounds(0, None, exclusive=True),
+}
 
 
 class ConfigError(EdgeError):
@@ -107,8 +133,16 @@ class LiveConfig:
             raise ConfigError(f"unknown mode {self.mode!r}", f"use one of {', '.join(MODES)}")
         if self.duplex not in DUPLEX:
             raise ConfigError(f"unknown duplex {self.duplex!r}", f"use one of {', '.join(DUPLEX)}")
-        if not 0 <= self.volume <= 100:
-            raise ConfigError(f"volume {self.volume} is out of range", "use 0 to 100")
+        for name, bounds in LIMITS.items():
+            value = getattr(self, name)
+            problem = None if value is None else bounds.problem(value)
+            if problem is not None:
+                raise ConfigError(f"{name} = {value} is out of range", f"it {problem}")
+        if self.output_is_file and Path(str(self.output)).suffix.lower() != ".wav":
+            raise ConfigError(
+                f"cannot write {self.output}: the output file is WAV",
+                f"name it {Path(str(self.output)).with_suffix('.wav').name}",
+            )
         files_only = self.input_is_file and self.output_is_file
         if self.speed != 1.0 and not files_only:
             raise ConfigError(
@@ -124,13 +158,6 @@ class LiveConfig:
                 "push-to-talk on a file needs the presses",
                 "pass --ptt-script FILE (lines 'PRESS RELEASE' in seconds) or --ptt-script auto",
             )
-        if self.first_phrase_words < 0:
-            raise ConfigError("first_phrase_words must not be negative", "use 0 to speak clauses")
-        for name in ("hangover_s", "min_speech_s", "max_utterance_s", "echo_guard_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative", "use a value in seconds")
-        if self.max_backlog_s < 1:
-            raise ConfigError("max_backlog_s is under 1 s", "keep at least a few seconds")
 
 
 def is_audio_file(spec: str | None) -> bool:

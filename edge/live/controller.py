@@ -524,6 +524,9 @@ class LiveController:
         """Called by the capture callback: mute the microphone while the device speaks."""
         if self.config.duplex == "full" or self._ptt_held:
             return False
+        if self.config.input_is_file and not self.config.simulate_echo:
+            # A recording hears no speaker: muting it would only lose the user's speech.
+            return False
         playback = self._playback_q
         return playback.busy or wall < playback.audible_until + self.config.echo_guard_s
 

@@ -50,16 +50,38 @@ POST_OUTPUTS = {
     "marian-onnx": ("encoder.onnx", "decoder.onnx"),
 }
 POST_STEPS = tuple(POST_OUTPUTS)
-# A license recorded as one of these (or starting with one) is not known to allow anything.
-UNVERIFIED_LICENSES = ("unverified", "unknown")
-CHECKSUM_PENDING_NOTE = "pin on first verified download"
+# A license recorded as one of these (or starting with one) is not known to allow anything:
+# "see MODEL_CARD" points at a card whose dataset terms nobody here has confirmed.
+UNVERIFIED_LICENSES = ("unverified", "unknown", "see ")
+CHECKSUM_PENDING_NOTE = "pinned locally by the first download that loads and runs"
 _FLORES = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def license_unverified(license: str) -> bool:
-    """Whether a recorded license is unverified: never to be described as allowing use."""
-    return license.strip().lower().startswith(UNVERIFIED_LICENSES)
+    """Whether a recorded license is unknown or unverified (empty, "unverified: ...",
+    "unknown ...", "see MODEL_CARD"): never to be described as allowing any use."""
+    text = license.strip().lower()
+    return not text or text.startswith(UNVERIFIED_LICENSES)
+
+
+# A Hugging Face download pinned to a commit: resolve/<40 hex digits>/...
+_HF_RESOLVE = re.compile(r"^https://huggingface\.co/[^/]+/[^/]+/resolve/([^/]+)/")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def mutable_urls(source: Source) -> list[str]:
+    """The source's URLs whose bytes can change without the URL changing: Hugging Face
+    ``resolve/<branch or tag>`` and GitHub release assets (a release's assets can be
+    replaced under the same tag). Files from them are only as safe as their sha256."""
+    found = []
+    for url in [source.url, *source.urls.values()]:
+        if not url:
+            continue
+        hf = _HF_RESOLVE.match(url)
+        if (hf and not _COMMIT.match(hf.group(1))) or "/releases/download/" in url:
+            found.append(url)
+    return found
 
 
 def to_flores(code: str) -> str:
@@ -82,7 +104,8 @@ def to_flores(code: str) -> str:
 class FileSpec:
     """One installed file: its name in the model directory, size in bytes and sha256.
 
-    size 0 or sha256 "" mean unknown: the first verified download pins them. A ``derived``
+    size 0 or sha256 "" mean unknown: the first download whose model loads and runs pins
+    the sha256 locally (trust on first use, ``ModelStore.pull``). A ``derived``
     file is made on the device by a post step from the entry's other files (ONNX graphs
     converted from a Marian model): its bytes depend on the converter's version, so it has
     no published sha256, and the files it is made from carry the verification.

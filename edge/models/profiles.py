@@ -211,6 +211,32 @@ def recommend(
     )
 
 
+def license_lines(models: list[CatalogEntry]) -> list[str]:
+    """What the chosen models' licenses say about shipping them, without claiming more
+    than the catalog knows: an unknown license is never described as allowing use."""
+    lines = []
+    nc = [e.id for e in models if e.non_commercial]
+    unknown = [e.id for e in models if not e.non_commercial and not e.license_verified]
+    if nc:
+        lines.append(f"  license: {', '.join(nc)} may not be used commercially")
+    if unknown:
+        lines.append(
+            f"  license: {', '.join(unknown)}: license unknown or unverified (see edge models "
+            "info ID): do not assume commercial use is allowed"
+        )
+    if not nc and not unknown:
+        lines.append(
+            "  license: no model is marked non-commercial or unverified; each license's "
+            "terms still apply (attribution for CC-BY, notices for Apache-2.0 and MPL-2.0)"
+        )
+    if any(e.backend == "piper" for e in models):
+        lines.append(
+            "  license: Piper voices run with piper-tts (GPL-3.0-or-later): shipping it in a "
+            "device brings the GPL's source obligations (README, Licenses)"
+        )
+    return lines
+
+
 def explain(selection: Selection, ram_mb: float, rejected: list[str]) -> list[str]:
     p = selection.profile
     lines = [
@@ -241,17 +267,7 @@ def explain(selection: Selection, ram_mb: float, rejected: list[str]) -> list[st
     )
     if p.expected_speed:
         lines.append(f"  expected speed: {p.expected_speed}")
-    nc = [e.id for e in selection.models if e.non_commercial]
-    unverified = [e.id for e in selection.models if not e.license_verified]
-    if nc:
-        lines.append(f"  license: {', '.join(nc)} may not be used commercially")
-    if unverified:
-        lines.append(
-            f"  license: {', '.join(unverified)} has an unverified license: "
-            "do not assume commercial use is allowed"
-        )
-    if not nc and not unverified:
-        lines.append("  license: every model allows commercial use (check attribution terms)")
+    lines += license_lines(selection.models)
     lines.append(
         f"  install: edge models pull --profile {p.id} --from {selection.source} "
         f"--to {selection.target}"

