@@ -165,6 +165,8 @@ class _Sentence:
     # From a partial hypothesis: translated and synthesized into the caches, never spoken
     # (only the final decode says what is spoken; when it agrees, its jobs find them there).
     warm_only: bool = False
+    # Took over the decode of an earlier job for the same sentence (``Engine._stream``).
+    inherited: bool = False
 
 
 @dataclass
@@ -263,12 +265,10 @@ class Engine:
         # and the speculations the hangover confirmed: their jobs are the final ones.
         self._speculated: dict[int, tuple[tuple[int, float, float], int]] = {}
         self._confirmed: dict[int, tuple[int, float, float]] = {}
-        # Partial re-decoding: per open utterance, the complete sentences of the last partial
-        # and the ones sent to warm the MT and TTS caches (by sentence index); utterances up
-        # to ``_finalized`` have their final decode, so their warm-up jobs are stale.
+        # Partial re-decoding: per open utterance, the complete sentences of the last partial;
+        # per utterance, the sentences sent to warm the MT and TTS caches (by index).
         self._partial_done: dict[int, list[str]] = {}
         self._warm: dict[int, dict[int, str]] = {}
-        self._finalized = 0
         self._stage_seconds = {"vad": 0.0, "asr": 0.0, "mt": 0.0, "tts": 0.0}
         self._audio_seconds = 0.0
         self._speech_seconds = 0.0
@@ -331,10 +331,11 @@ class Engine:
 
     def _stale(self, job: _Sentence) -> bool:
         """A speculative job whose audio has since grown (speech resumed after the pause); a
-        warm-up job once a newer partial changed its sentence or the final decode is out."""
+        warm-up job once a newer partial warmed another sentence at its index. (A warm-up job
+        outlives its utterance's final decode: that decode's jobs queue behind it, and one of
+        the same sentence finds the translation in the cache instead of starting over.)"""
         if job.warm_only:
-            uid = job.utterance_id
-            return uid <= self._finalized or self._warm.get(uid, {}).get(job.index) != job.text
+            return self._warm.get(job.utterance_id, {}).get(job.index) != job.text
         return job.speculative and self._current_segment.get(job.utterance_id) != job.segment_key
 
     def _live(self, job: _Sentence) -> bool:
@@ -411,10 +412,10 @@ class Engine:
         self._emit(SpeechDiscarded(utterance_id, start_s))
 
     def _end_partials(self, utterance_id: int) -> None:
-        """The utterance's final decode is next (or it was discarded): its warm-up is over."""
-        self._finalized = max(self._finalized, utterance_id)
+        """The utterance's final decode is next (or it was discarded): no more partials."""
         self._partial_done.pop(utterance_id, None)
-        self._warm.pop(utterance_id, None)
+        for old in [u for u in self._warm if u < utterance_id - 8]:
+            del self._warm[old]
 
     def _is_behind(self, block: AudioBlock) -> bool:
         limit = self.config.behind_s
@@ -918,6 +919,8 @@ class Engine:
                 self._put(self._speech, item)
                 continue
             job = item
+            if job.inherited:  # its phrases came from an earlier job's decode
+                continue
             if self._dropped(job):
                 self._put(self._speech, _Phrase(job, "", last=True))
                 continue
@@ -928,7 +931,7 @@ class Engine:
                     text = self._mt_memo.get(_mt_key(job))
                 if text is None:
                     streamed = True
-                    self._stream(job)
+                    self._stream(job, items[position + 1 :])
                     continue
                 job.translated = str(text)
             self._put_phrases(job, job.translated.split())
@@ -972,8 +975,14 @@ class Engine:
                 self._mt_memo.put(_mt_key(job), out)
             self._count_mt(group, time.perf_counter() - t0)
 
-    def _stream(self, job: _Sentence) -> None:
-        """Translate one sentence, handing each phrase to the speaker as soon as it is decoded."""
+    def _stream(self, job: _Sentence, pending: list[object] | None = None) -> None:
+        """Translate one sentence, handing each phrase to the speaker as soon as it is decoded.
+
+        A job that nobody will hear as it is (a warm-up from partials, or a speculation whose
+        audio has since grown) hands its decode over to a job queued for the same sentence
+        (``pending``: the rest of the batch, then the queue) instead of being abandoned and
+        started over: the phrases cut so far become the new job's, the rest follow as decoded.
+        """
         assert job.target is not None
         mt = self._mt_for(job.lang, job.target)
         if mt is None or not isinstance(mt, WordStreamingTranslator):
@@ -983,10 +992,21 @@ class Engine:
             return
         cutter = self._cutter(job)
         words: list[str] = []
+        phrases: list[str] = []
+        owners = [job]  # the jobs this decode has been for, the current one last
         t0 = time.perf_counter()
         stream = mt.translate_words(job.text, job.lang, job.target)
         try:
             for word in stream:
+                heir = None if self._stop.is_set() else self._heir(job, pending or [])
+                if heir is not None:
+                    heir.inherited = True
+                    for text in phrases:
+                        self._put(self._speech, _Phrase(heir, text, last=False))
+                    owners.append(heir)
+                    job = heir
+                if self._dropped(job):  # an earlier owner may still want it (a warm-up)
+                    job = next((o for o in reversed(owners) if not self._dropped(o)), job)
                 if self._stop.is_set() or self._dropped(job):
                     # Abandoned: nobody will hear it, the cores have better things to do. The
                     # speaker still gets the sentence's end, to close a cancelled utterance.
@@ -995,6 +1015,7 @@ class Engine:
                 words.append(word)
                 phrase = cutter.push(word)
                 if phrase is not None:
+                    phrases.append(phrase)
                     self._put(self._speech, _Phrase(job, phrase, last=False))
         except EdgeError:
             raise
@@ -1007,6 +1028,26 @@ class Engine:
         job.translated = " ".join(words)
         self._mt_memo.put(_mt_key(job), job.translated)
         self._put(self._speech, _Phrase(job, cutter.finish() or "", last=True))
+
+    def _heir(self, job: _Sentence, pending: list[object]) -> _Sentence | None:
+        """A queued job for ``job``'s sentence to take its decode over, if ``job`` will not
+        be heard as it is: one that may be spoken first, else another warm-up."""
+        if not (job.warm_only or self._stale(job)):
+            return None
+        with self._sentences.mutex:
+            queued = list(self._sentences.queue)
+        same = [
+            j
+            for j in (*pending, *queued)
+            if isinstance(j, _Sentence)
+            and j is not job
+            and not j.inherited
+            and j.translated is None
+            and (j.utterance_id, j.index, _mt_key(j)) == (job.utterance_id, job.index, _mt_key(job))
+            and not self._dropped(j)
+        ]
+        spoken = [j for j in same if not j.warm_only]
+        return (spoken or same or [None])[0]
 
     def _put_phrases(self, job: _Sentence, words: list[str]) -> None:
         cutter = self._cutter(job)
@@ -1057,6 +1098,9 @@ class Engine:
                 for phrase, chunks in held.pop(job.utterance_id, []):
                     self._speak(phrase, chunks)
                 self._speak(item, None)
+            elif job.warm_only:
+                if not self._stale(job):
+                    self._synthesize_ahead(item)  # into the cache; never spoken as it is
             elif not self._stale(job):
                 waiting = held.setdefault(job.utterance_id, [])
                 waiting[:] = [(p, c) for p, c in waiting if not self._stale(p.job)]
