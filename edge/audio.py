@@ -188,16 +188,21 @@ def check_output_path(
         raise InputError(f"output directory is not a directory: {directory}", "fix the path")
     if source is not None and path.exists() and path.resolve() == Path(source).resolve():
         raise InputError(f"the output would overwrite the input: {path}", "write to another file")
+    os.unlink(_part_file(path, directory))
+    return path
+
+
+def _part_file(path: Path, directory: Path) -> str:
+    """A new empty ``.NAME.*.part`` next to ``path``: where its content is written first."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+        fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
     except OSError as exc:
         raise InputError(
             f"cannot write to {directory}: {exc.strerror or exc}",
             "choose a directory you can write to",
         ) from None
     os.close(fd)
-    os.unlink(probe)
-    return path
+    return part
 
 
 def check_output_rate(sample_rate: int) -> int:
@@ -275,14 +280,7 @@ class AtomicWavWriter:
         self.path = check_output_path(path)
         self.frames_written = 0
         directory = self.path.parent if str(self.path.parent) else Path(".")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=directory)
-        except OSError as exc:
-            raise InputError(
-                f"cannot write to {directory}: {exc.strerror or exc}",
-                "choose a directory you can write to",
-            ) from None
-        os.close(fd)
+        tmp = _part_file(self.path, directory)
         self._tmp = Path(tmp)
         try:
             self._file = sf.SoundFile(

@@ -265,10 +265,12 @@ class Engine:
         # and the speculations the hangover confirmed: their jobs are the final ones.
         self._speculated: dict[int, tuple[tuple[int, float, float], int]] = {}
         self._confirmed: dict[int, tuple[int, float, float]] = {}
-        # Partial re-decoding: per open utterance, the complete sentences of the last partial;
-        # per utterance, the sentences sent to warm the MT and TTS caches (by index).
+        # Partial re-decoding: per open utterance, the complete sentences of the last partial
+        # and the ones sent to warm the MT and TTS caches (by index); utterances up to
+        # ``_finalized`` have sent their final jobs, so their warm-up jobs are stale.
         self._partial_done: dict[int, list[str]] = {}
         self._warm: dict[int, dict[int, str]] = {}
+        self._finalized = 0
         self._stage_seconds = {"vad": 0.0, "asr": 0.0, "mt": 0.0, "tts": 0.0}
         self._audio_seconds = 0.0
         self._speech_seconds = 0.0
@@ -331,11 +333,12 @@ class Engine:
 
     def _stale(self, job: _Sentence) -> bool:
         """A speculative job whose audio has since grown (speech resumed after the pause); a
-        warm-up job once a newer partial warmed another sentence at its index. (A warm-up job
-        outlives its utterance's final decode: that decode's jobs queue behind it, and one of
-        the same sentence finds the translation in the cache instead of starting over.)"""
+        warm-up job once a newer partial warmed another sentence at its index, or once its
+        utterance's final jobs are queued (one for the same sentence takes its decode over:
+        ``_stream``)."""
         if job.warm_only:
-            return self._warm.get(job.utterance_id, {}).get(job.index) != job.text
+            uid = job.utterance_id
+            return uid <= self._finalized or self._warm.get(uid, {}).get(job.index) != job.text
         return job.speculative and self._current_segment.get(job.utterance_id) != job.segment_key
 
     def _live(self, job: _Sentence) -> bool:
@@ -412,10 +415,10 @@ class Engine:
         self._emit(SpeechDiscarded(utterance_id, start_s))
 
     def _end_partials(self, utterance_id: int) -> None:
-        """The utterance's final decode is next (or it was discarded): no more partials."""
+        """The utterance's final jobs are queued (or it was discarded): its warm-up is over."""
+        self._finalized = max(self._finalized, utterance_id)
         self._partial_done.pop(utterance_id, None)
-        for old in [u for u in self._warm if u < utterance_id - 8]:
-            del self._warm[old]
+        self._warm.pop(utterance_id, None)
 
     def _is_behind(self, block: AudioBlock) -> bool:
         limit = self.config.behind_s
@@ -598,7 +601,6 @@ class Engine:
             end = min(press.end, last + int(self.config.vad.speech_pad_s * SAMPLE_RATE))
         # In push-to-talk the release is the end of speech the user signals.
         speech_end_s = min(last, press.released_at) / SAMPLE_RATE
-        self._end_partials(press.utterance_id)
         self._finish_segment(
             press.segment(end),
             press.utterance_id,
@@ -606,6 +608,7 @@ class Engine:
             speech_end_s,
             press.release_wall,
         )
+        self._end_partials(press.utterance_id)
 
     def _recognize(self, audio: np.ndarray) -> tuple[str, str, str | None, float]:
         """(text, its language, spoken language if translated directly, seconds spent); a
@@ -701,8 +704,8 @@ class Engine:
         speech_end_s = segment.end_s - (0.0 if segment.split else self.config.vad.speech_pad_s)
         speech_end_s = max(segment.start_s, speech_end_s)
         speech_end_wall = wall_of(segment.end_s) - (segment.end_s - speech_end_s)
-        self._end_partials(utterance_id)
         self._finish_segment(segment, utterance_id, committed, speech_end_s, speech_end_wall)
+        self._end_partials(utterance_id)  # after: the final jobs are queued to take over
 
     def _finish_segment(
         self,

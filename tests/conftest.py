@@ -100,3 +100,21 @@ def english_recording(
 def beckett_wav() -> Path:
     """A real English recording (from the moonshine-voice wheel, MIT)."""
     return SAMPLES / "beckett.flac"
+
+
+@pytest.fixture
+def server():  # noqa: ANN201
+    """A real HTTP server on 127.0.0.1 serving ``Served.files``: (base URL, Served)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.test_models_download import Served, _handler
+
+    served = Served()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", served
+    httpd.shutdown()
+    httpd.server_close()

@@ -12,9 +12,6 @@ import gzip
 import hashlib
 import json
 import textwrap
-import threading
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,7 +21,7 @@ from edge.models import Catalog, ModelStore
 from edge.models.download import ChecksumError, RetryPolicy, gunzip
 from edge.models.profiles import recommend
 from edge.mt.loader import load_text_translator
-from tests.test_models_download import Served, _handler
+from tests.test_models_download import Served
 
 FAST = RetryPolicy(attempts=2, backoff_s=0.01, max_backoff_s=0.05, timeout_s=5)
 MODEL, VOCAB, LEX = "model.enpt.intgemm.alphas.bin", "vocab.enpt.spm", "lex.50.50.enpt.s2t.bin"
@@ -43,18 +40,6 @@ def marian(store) -> dict[str, bytes]:  # noqa: ANN001
 @pytest.fixture(scope="module")
 def gzipped(marian: dict[str, bytes]) -> dict[str, bytes]:
     return {f"{name}.gz": gzip.compress(data, compresslevel=1) for name, data in marian.items()}
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, Served]]:
-    served = Served()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", served
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _sha(data: bytes) -> str:

@@ -12,9 +12,8 @@ import tarfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -94,18 +93,6 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body[i : i + (1 << 16)])
 
     return Handler
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, Served]]:
-    served = Served()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", served
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _sha(data: bytes) -> str:

@@ -18,9 +18,6 @@ import json
 import re
 import shutil
 import textwrap
-import threading
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -35,22 +32,10 @@ from edge.models.download import PinMismatchError, RetryPolicy
 from edge.models.post import moonshine_tokens
 from edge.models.profiles import license_lines, recommend
 from edge.vad import bundled_model_path
-from tests.test_models_download import Served, _handler
 
 FAST = RetryPolicy(attempts=3, backoff_s=0.01, max_backoff_s=0.05, timeout_s=5)
 HTML = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n"
 DATE = re.compile(r"\d{4}-\d\d-\d\d")
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, Served]]:
-    served = Served()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", served
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _sha(data: bytes) -> str:
