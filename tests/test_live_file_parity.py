@@ -262,6 +262,16 @@ class _RecordingMT:
         return [s.upper() for s in sentences]
 
 
+class _StreamingMT(_RecordingMT):
+    """Decodes word by word, slowly: the final decode arrives while a warm-up still runs."""
+
+    def translate_words(self, sentence: str, source: str, target: str) -> Iterator[str]:
+        self.sentences.append(sentence)
+        for word in sentence.upper().split():
+            time.sleep(0.12)
+            yield word
+
+
 class _RecordingVoice:
     sample_rate = 16000
 
@@ -273,10 +283,13 @@ class _RecordingVoice:
         yield np.zeros(160, np.float32)
 
 
-@pytest.mark.parametrize("final_agrees", [True, False])
-def test_partial_sentences_only_warm_the_caches(joe, final_agrees: bool) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("final_agrees", "streaming"), [(True, False), (True, True), (False, False), (False, True)]
+)
+def test_partial_sentences_only_warm_the_caches(joe, final_agrees: bool, streaming: bool) -> None:  # noqa: ANN001
     """Partials translate and synthesize a complete, stable sentence ahead, into the caches
-    only: what is spoken is the final decode's text, found ready when the two agree."""
+    only: what is spoken is the final decode's text, found ready when the two agree (and a
+    decode still running is taken over by the final decode's job, not started again)."""
     speech = np.concatenate(
         [speak(joe, ENGLISH_SENTENCES[1]), _silence(0.3), speak(joe, ENGLISH_SENTENCES[2])]
     )
@@ -285,7 +298,7 @@ def test_partial_sentences_only_warm_the_caches(joe, final_agrees: bool) -> None
     first = warmed if final_agrees else "Please, show me the way."
     final = f"{first} I would like a cup of coffee with milk."
     recognizer = _ScriptedRecognizer(f"{warmed} I would like", final, len(speech) / SAMPLE_RATE)
-    mt, voice = _RecordingMT(), _RecordingVoice()
+    mt, voice = (_StreamingMT() if streaming else _RecordingMT()), _RecordingVoice()
     stages = Stages(segment_asr=recognizer, mt=mt, tts=voice)  # type: ignore[arg-type]
     # No speculation at pauses: what is ready early is the partials' doing.
     config = EngineConfig(
@@ -303,7 +316,7 @@ def test_partial_sentences_only_warm_the_caches(joe, final_agrees: bool) -> None
     assert mt.sentences[0] == warmed  # translated while the second sentence was spoken
     assert len(voice.texts) == len(set(voice.texts))  # no phrase synthesized twice
     if final_agrees:
-        assert mt.sentences.count(warmed) == 1  # the final decode found it translated
+        assert mt.sentences.count(warmed) == 1  # the final decode found it, or took it over
         assert warmed.upper().split()[0] in voice.texts[0]  # and its speech synthesized
     else:
         spoken = " ".join(t.text for t in translations)
