@@ -16,7 +16,6 @@ import logging
 import os
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,24 +31,9 @@ from edge.engine import Stages
 from edge.errors import InputError
 from edge.translator import SpeechTranslator
 from tests.conftest import SAMPLES
+from tests.test_cli import edge
 
 RATE = 16000
-
-
-def edge(
-    *args: str, cwd: Path, models_dir: Path | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    if models_dir is not None:
-        env["EDGE_MODELS_DIR"] = str(models_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "edge", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 def refused(proc: subprocess.CompletedProcess, code: int, *words: str) -> str:
