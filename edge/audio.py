@@ -17,16 +17,21 @@ import logging
 import os
 import struct
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .engine import AudioBlock
 
 log = logging.getLogger(__name__)
 
@@ -327,3 +332,24 @@ class AtomicWavWriter:
             self.commit()
         else:
             self.abort()
+
+
+def file_blocks(
+    blocks: Iterable[np.ndarray], *, realtime: bool = False, block_s: float = 0.032
+) -> Iterator[AudioBlock]:
+    """Audio blocks stamped with their arrival time; ``realtime`` paces them like a microphone."""
+    from .engine import AudioBlock  # here: the engine's models are no import cost of edge.audio
+
+    start = time.perf_counter()
+    sent = 0
+    block = int(block_s * ASR_RATE)
+    for chunk in blocks:
+        for offset in range(0, len(chunk), block):
+            piece = chunk[offset : offset + block]
+            sent += len(piece)
+            if realtime:
+                due = start + sent / ASR_RATE
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            yield AudioBlock(piece, time.perf_counter())

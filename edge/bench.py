@@ -1,13 +1,23 @@
-"""`edge bench`: end of speech -> first translated sound, per stage, against a naive cascade.
+"""`edge bench`: end of speech -> first translated sound at the sink, against two baselines.
 
 Each configuration runs in its own process (so peak RSS is its own):
 
-* the recording is fed paced in real time, like a microphone;
-* the true end of each utterance is known from the input (clean recordings with silence
-  between sentences), and latency is measured from it to the first output sample;
-* the same utterances go through a naive sequential cascade with the same models (wait for
-  the end of the utterance, ASR, MT of the whole text, synthesize everything, then play);
-* both run twice: each sentence its own utterance, then the sentences spoken
+* the input is :data:`BENCH_SET`, 24 English sentences spoken by Piper joe with its randomness
+  off, half of them with a 200-450 ms pause at a comma (:func:`spoken_set`); ``direct`` speaks
+  Spanish and uses ``samples/es_station.flac`` instead. Each input is measured clean (digital
+  silence between utterances) and in generated cafe noise at 10 dB SNR (:func:`cafe_noise`);
+* the recording is fed paced in real time, like a microphone, and the engine's audio is
+  played through a file-as-device sink on the same clock (``edge.live.filedev``): latency
+  runs from the true end of each utterance (known from the layout, not from silence) to its
+  first sample at the sink; the audio event's time is kept too (the difference is reported);
+* the same utterances go through two sequential cascades with the same models
+  (:func:`measure_baselines`): **naive** (wait for the end of the utterance, ASR, MT of the
+  whole text, synthesize everything, then play) and **sentence-streaming** (wait for the end,
+  ASR, then per sentence MT -> TTS, each sentence played as soon as it is synthesized). The
+  headline ratio is against sentence-streaming, the design a competent engineer builds first;
+* every true utterance counts: one with no audio, or audio for a transcript that misses
+  half its words, is a miss, and percentiles are over all of them with misses as infinite;
+* all of it twice: each sentence its own utterance, then the sentences spoken
   :data:`SENTENCES_PER_TURN` to a turn with short pauses between them (one utterance each).
 
 The cascade configurations use a random-weight CTranslate2 model of the real architecture
@@ -21,21 +31,23 @@ publishes per language.
 for real and its Portuguese is spoken by espeak-ng; ``cascade-bergamot-piper`` speaks that
 Portuguese with Piper en_US-joe-medium instead, standing in for a Portuguese Piper medium
 voice of the same architecture and size (none is downloadable here), for time and memory.
-Their English input is synthesized by the parent process, so the worker's peak RSS holds only
-the models of the cascade.
+The English input of every cascade is synthesized by the parent process, so the worker's
+peak RSS holds only the models of the cascade.
+
+The command is ``edge.cli.bench``; ``python -m edge.bench CONFIG`` is the measured worker process.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -74,6 +86,109 @@ BENCH_SENTENCES = [
 PAUSE_S = 1.2  # between utterances (turns)
 SENTENCES_PER_TURN = 2  # the "turns" layout: sentences spoken as one utterance
 WITHIN_TURN_PAUSE_S = 0.25  # between the sentences of a turn: under the VAD hangover
+
+
+# The benchmark's set: 24 sentences (the six above first), 12 of them with a comma where the
+# speaker pauses mid-sentence (INNER_PAUSE_S), as people do; spoken one per utterance and two
+# to a turn (12 turns).
+BENCH_SET = [
+    *BENCH_SENTENCES,
+    "Excuse me, where is the nearest pharmacy?",
+    "We are looking for a quiet hotel near the beach.",
+    "If it rains tomorrow, we will visit the castle instead.",
+    "Could you call a taxi for us, please?",
+    "The restaurant on the corner is closed on Mondays.",
+    "When we arrived at the station, the last bus had already left.",
+    "I am allergic to nuts, so please check the sauce.",
+    "Is breakfast included in the price of the room?",
+    "After the concert, we walked back along the river.",
+    "My sister lives in a small town in the north.",
+    "Sorry, I did not understand the question.",
+    "Can I pay by card, or only in cash?",
+    "The doctor said I should rest for a few days.",
+    "On Sunday morning, the market opens at eight.",
+    "Please write the address down for me.",
+    "Although the museum is free, you need a ticket.",
+    "We missed our connection because the first flight was late.",
+    "Turn left at the bridge, then go straight on.",
+]
+INNER_PAUSE_S = (0.2, 0.45)  # a pause at the comma, drawn per sentence (seeded)
+NOISE_SNR_DB = 10.0  # the noisy variant: cafe babble this far below the speech
+SEED = 15
+
+
+def trim(audio: np.ndarray, floor_db: float = -45.0) -> np.ndarray:
+    """``audio`` without the (near) silence before and after the sound."""
+    spans = speech_spans(audio, min_gap_s=1e9, floor_db=floor_db)
+    if not spans:
+        return audio[:0]
+    return audio[int(spans[0].start_s * SAMPLE_RATE) : int(spans[-1].end_s * SAMPLE_RATE)]
+
+
+def spoken_set(voice: Any, texts: Sequence[str] = BENCH_SET) -> list[np.ndarray]:
+    """Each text spoken by ``voice`` at 16 kHz, trimmed; where it has a comma, the two halves
+    are synthesized apart and joined by a pause of :data:`INNER_PAUSE_S` (seeded: the same
+    recording every time with a deterministic voice)."""
+    rng = np.random.default_rng(SEED)
+    out = []
+    for text in texts:
+        head, comma, tail = text.partition(",")
+        parts = [head + comma, tail.strip()] if comma else [text]
+        pieces = []
+        for index, part in enumerate(parts):
+            if index:
+                pause = rng.uniform(*INNER_PAUSE_S)
+                pieces.append(np.zeros(int(pause * SAMPLE_RATE), np.float32))
+            audio = np.concatenate(list(voice.synthesize(part)))
+            pieces.append(trim(resample(audio, voice.sample_rate, SAMPLE_RATE)))
+        out.append(np.concatenate(pieces).astype(np.float32))
+    return out
+
+
+def lay_out(
+    pieces: Sequence[np.ndarray], texts: Sequence[str], per_turn: int = 1
+) -> tuple[np.ndarray, list[Utterance]]:
+    """The spoken sentences as a recording: ``per_turn`` to a turn (:data:`WITHIN_TURN_PAUSE_S`
+    apart), turns :data:`PAUSE_S` apart; the truth comes from the layout, not from silence,
+    so pauses inside sentences and added noise leave it exact."""
+    audio = np.concatenate(pieces)
+    spans, position = [], 0
+    for piece, text in zip(pieces, texts, strict=True):
+        spans.append(Utterance(position / SAMPLE_RATE, (position + len(piece)) / SAMPLE_RATE, text))
+        position += len(piece)
+    return _with_pauses(audio, spans, PAUSE_S, per_turn)
+
+
+def cafe_noise(length: int, pieces: Sequence[np.ndarray], seed: int = SEED) -> np.ndarray:
+    """Cafe-like noise: six talkers of reversed speech (babble no ASR can transcribe), each
+    from a random point of the set, over pink noise (clatter and air), unit power."""
+    rng = np.random.default_rng(seed)
+    talk = np.concatenate([p[::-1] for p in pieces])
+    babble = np.zeros(length, np.float32)
+    for _talker in range(6):
+        start = int(rng.integers(0, len(talk)))
+        stream = np.resize(np.roll(talk, -start), length)
+        babble += stream * rng.uniform(0.5, 1.0)
+    spectrum = np.fft.rfft(rng.normal(0, 1, length))
+    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))  # 1/f power: pink
+    pink = np.fft.irfft(spectrum, length).astype(np.float32)
+    babble /= np.sqrt(np.mean(babble**2)) + 1e-12
+    pink /= np.sqrt(np.mean(pink**2)) + 1e-12
+    noise = babble + 0.5 * pink
+    return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
+
+
+def with_noise(
+    audio: np.ndarray, truth: Sequence[Utterance], noise: np.ndarray, snr_db: float = NOISE_SNR_DB
+) -> np.ndarray:
+    """``audio`` with ``noise`` throughout, ``snr_db`` below the speech's power (measured over
+    the true utterances only, pauses inside them included)."""
+    speech = np.concatenate(
+        [audio[int(u.start_s * SAMPLE_RATE) : int(u.end_s * SAMPLE_RATE)] for u in truth]
+    )
+    power = float(np.mean(speech**2))
+    gain = np.sqrt(power / 10 ** (snr_db / 10))
+    return np.clip(audio + gain * noise[: len(audio)], -1.0, 1.0).astype(np.float32)
 
 
 _PIECES = re.compile(r"\w+|[^\w\s]")
@@ -142,14 +257,18 @@ class FixedLengthStandIn:
 class Utterance:
     start_s: float
     end_s: float  # true end of speech in the input
+    text: str = ""  # what was said, where known: audio for another text is a miss
 
 
 @dataclass
 class ConfigResult:
+    """One configuration's latencies, per true utterance (:data:`MISS` where it got no audio
+    or audio for the wrong text), for the engine and both baselines, in both layouts."""
+
     config: str
     models: dict[str, str]
     utterances: int
-    latency_ms: list[float]
+    latency_ms: list[float]  # engine: true end of speech -> first sample at the sink
     naive_latency_ms: list[float]
     stage_ms: dict[str, float]
     real_time_factor: dict[str, float]
@@ -160,34 +279,60 @@ class ConfigResult:
     turns: int = 0
     turn_latency_ms: list[float] = field(default_factory=list)
     turn_naive_latency_ms: list[float] = field(default_factory=list)
+    stream_latency_ms: list[float] = field(default_factory=list)  # sentence-streaming baseline
+    turn_stream_latency_ms: list[float] = field(default_factory=list)
+    # Engine, per spoken utterance of both layouts: first sample at the sink - audio event.
+    sink_delay_ms: list[float] = field(default_factory=list)
+    variant: str = "clean"  # the input: "clean", or "noisy" (cafe noise, NOISE_SNR_DB)
+
+    @property
+    def label(self) -> str:
+        return self.config if self.variant == "clean" else f"{self.config} ({self.variant})"
 
     @property
     def p50(self) -> float:
-        return _median(self.latency_ms)
+        return percentile(self.latency_ms, 50)
+
+    @property
+    def p90(self) -> float:
+        return percentile(self.latency_ms, 90)
 
     @property
     def p95(self) -> float:
-        return _percentile(self.latency_ms, 95)
+        return percentile(self.latency_ms, 95)
 
     @property
     def naive_p50(self) -> float:
-        return _median(self.naive_latency_ms)
+        return percentile(self.naive_latency_ms, 50)
+
+    @property
+    def stream_p50(self) -> float:
+        return percentile(self.stream_latency_ms, 50)
 
     @property
     def turn_p50(self) -> float:
-        return _median(self.turn_latency_ms)
+        return percentile(self.turn_latency_ms, 50)
 
     @property
     def turn_naive_p50(self) -> float:
-        return _median(self.turn_naive_latency_ms)
+        return percentile(self.turn_naive_latency_ms, 50)
+
+    @property
+    def turn_stream_p50(self) -> float:
+        return percentile(self.turn_stream_latency_ms, 50)
 
 
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default) over every utterance, misses
+    included as infinite: inf when it lands on or between a miss; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(rank), math.ceil(rank)
+    if math.isinf(ordered[hi]) and (hi == lo or rank > lo):
+        return MISS
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
 
 
 def speech_spans(
@@ -227,7 +372,8 @@ def _with_pauses(
     position = len(silence)
     for first in range(0, len(spans), per_turn):
         turn_start = position
-        for index, span in enumerate(spans[first : first + per_turn]):
+        turn = spans[first : first + per_turn]
+        for index, span in enumerate(turn):
             if index:
                 gap = np.zeros(int(WITHIN_TURN_PAUSE_S * SAMPLE_RATE), np.float32)
                 pieces.append(gap)
@@ -235,32 +381,46 @@ def _with_pauses(
             piece = audio[int(span.start_s * SAMPLE_RATE) : int(span.end_s * SAMPLE_RATE)]
             pieces.append(piece)
             position += len(piece)
-        out.append(Utterance(turn_start / SAMPLE_RATE, position / SAMPLE_RATE))
+        text = " ".join(span.text for span in turn if span.text)
+        out.append(Utterance(turn_start / SAMPLE_RATE, position / SAMPLE_RATE, text))
         pieces.append(np.zeros(int(pause_s * SAMPLE_RATE), np.float32))
         position += len(pieces[-1])
     return np.concatenate(pieces), out
 
 
 def english_recording(voice: Any, per_turn: int = 1) -> tuple[np.ndarray, list[Utterance]]:
-    pieces = [np.concatenate(list(voice.synthesize(text))) for text in BENCH_SENTENCES]
-    audio = np.concatenate([resample(p, voice.sample_rate, SAMPLE_RATE) for p in pieces])
-    spans: list[Utterance] = []
-    position = 0
-    for piece in pieces:
-        samples = len(resample(piece, voice.sample_rate, SAMPLE_RATE))
-        sub = speech_spans(audio[position : position + samples], min_gap_s=10.0)
-        spans.append(
-            Utterance(
-                (position / SAMPLE_RATE) + sub[0].start_s, (position / SAMPLE_RATE) + sub[-1].end_s
-            )
-        )
-        position += samples
-    return _with_pauses(audio, spans, PAUSE_S, per_turn)
+    """The six :data:`BENCH_SENTENCES` spoken by ``voice``, without pauses inside them (what
+    ``tools/bench_hardware.py`` measures)."""
+    pieces = spoken_set(voice, [s.replace(",", "") for s in BENCH_SENTENCES])
+    return lay_out(pieces, BENCH_SENTENCES, per_turn)
 
 
-def sample_recording(path: Path, per_turn: int = 1) -> tuple[np.ndarray, list[Utterance]]:
+def sample_recording(
+    path: Path, per_turn: int = 1, texts: Sequence[str] | None = None, noisy: bool = False
+) -> tuple[np.ndarray, list[Utterance]]:
+    """A recording's spans of sound, re-spaced into turns; ``texts``, one per span, are what
+    the spans say (ignored unless there are as many as spans); ``noisy`` adds cafe noise."""
     audio = read_audio(path)
-    return _with_pauses(audio, speech_spans(audio), PAUSE_S, per_turn)
+    spans = speech_spans(audio)
+    if texts is not None and len(texts) == len(spans):
+        for span, text in zip(spans, texts, strict=True):
+            span.text = text
+    laid, truth = _with_pauses(audio, spans, PAUSE_S, per_turn)
+    return (_noisy(laid, truth) if noisy else laid), truth
+
+
+def _noisy(audio: np.ndarray, truth: Sequence[Utterance]) -> np.ndarray:
+    """``audio`` at :data:`NOISE_SNR_DB` in cafe noise made of its own (reversed) speech."""
+    pieces = [audio[int(u.start_s * SAMPLE_RATE) : int(u.end_s * SAMPLE_RATE)] for u in truth]
+    return with_noise(audio, truth, cafe_noise(len(audio), pieces))
+
+
+def set_recording(
+    pieces: Sequence[np.ndarray], per_turn: int = 1, noisy: bool = False
+) -> tuple[np.ndarray, list[Utterance]]:
+    """:data:`BENCH_SET` as spoken (``pieces``), laid out in turns, clean or in cafe noise."""
+    audio, truth = lay_out(pieces, BENCH_SET, per_turn)
+    return (_noisy(audio, truth) if noisy else audio), truth
 
 
 # --- one configuration, in this process -------------------------------------------------
@@ -321,9 +481,18 @@ def _mt_dir(kind: str, cache: Path) -> Path:
     return out
 
 
+VARIANTS = ("clean", "noisy")
+
+
 def run_config(
-    config: str, models_dir: str | None, threads: int, cache: Path, low_memory: bool = False
-) -> ConfigResult:
+    config: str,
+    models_dir: str | None,
+    threads: int,
+    cache: Path,
+    low_memory: bool = False,
+    variants: Sequence[str] = VARIANTS,
+) -> list[ConfigResult]:
+    """``config`` measured on each input variant, in this process."""
     from .engine import Stages
     from .translator import RuntimeOptions, load_mt, load_recognizer, load_voice
 
@@ -331,7 +500,7 @@ def run_config(
     options = RuntimeOptions(asr_threads=threads, mt_threads=threads, low_memory=low_memory)
     notes: list[str] = []
     if config in BERGAMOT_CONFIGS:
-        return _run_bergamot(config, models_dir, paths, options, cache)
+        return _run_bergamot(config, models_dir, paths, options, cache, variants)
     voice = load_voice(paths["tts"], options)
     stages = Stages(tts=voice)
     standin: FixedLengthStandIn | None = None
@@ -339,20 +508,22 @@ def run_config(
         direct = load_recognizer(paths["direct"], options, task="translate")
         stages.direct = direct  # type: ignore[assignment]
 
-        def recording(per_turn: int) -> tuple[np.ndarray, list[Utterance]]:
-            return sample_recording(_sample("es_station.flac"), per_turn)
+        def recording(per_turn: int, noisy: bool) -> tuple[np.ndarray, list[Utterance]]:
+            return sample_recording(_sample("es_station.flac"), per_turn, noisy=noisy)
 
         source, target = "spa_Latn", "eng_Latn"
         model_names = {"direct": "whisper-base-ct2 (int8)", "tts": "piper en_US-joe-medium"}
+        notes.append("input: samples/es_station.flac (3 Spanish sentences), not the English set")
     else:
         asr = load_recognizer(paths["asr"], options)
         stages.segment_asr = asr  # type: ignore[assignment]
         mt_dir = _mt_dir(config, cache)
         standin = FixedLengthStandIn(load_mt(mt_dir, options))
         stages.mt = standin
+        pieces = load_set(cache)
 
-        def recording(per_turn: int) -> tuple[np.ndarray, list[Utterance]]:
-            return english_recording(voice, per_turn)
+        def recording(per_turn: int, noisy: bool) -> tuple[np.ndarray, list[Utterance]]:
+            return set_recording(pieces, per_turn, noisy)
 
         source, target = "eng_Latn", "spa_Latn"
         size = {
@@ -368,12 +539,11 @@ def run_config(
         }
         notes.append("MT words are a stand-in: the source sentence is spoken; the decode is real")
 
-    tokens_per_s = (
-        round(standin.decoded_tokens / standin.decode_seconds, 1)
-        if standin and standin.decode_seconds
-        else None
-    )
-    return _measure(config, model_names, stages, recording, source, target, notes, tokens_per_s)
+    results = _measure(config, model_names, stages, recording, source, target, notes, variants)
+    if standin is not None and standin.decode_seconds:
+        for result in results:
+            result.mt_tokens_per_s = round(standin.decoded_tokens / standin.decode_seconds, 1)
+    return results
 
 
 def _measure(
@@ -384,61 +554,97 @@ def _measure(
     source: str,
     target: str,
     notes: list[str],
-    tokens_per_s: float | None,
-) -> ConfigResult:
-    """The paced engine and the naive cascade, one sentence per utterance and in turns."""
-    from .engine import peak_rss_mb
+    variants: Sequence[str] = VARIANTS,
+) -> list[ConfigResult]:
+    """The paced engine and both baselines, one sentence per utterance and in turns, on each
+    variant of the input (``recording(per_turn, noisy)``)."""
+    from .hardware import peak_rss_mb
     from .vad import VadConfig, VadSegmenter
 
     vad = VadConfig()
-    audio, truth = recording(1)
-    warm(stages, audio, truth, source, target)
-    run = measure_paced(stages, audio, truth, source, target, vad)
-    if run.spoken != len(truth):
-        notes.append(f"{run.spoken} utterances spoken for {len(truth)} in the input")
-    turns_audio, turns = recording(SENTENCES_PER_TURN)
-    turns_run = measure_paced(stages, turns_audio, turns, source, target, vad)
-    if turns_run.spoken != len(turns):
-        notes.append(f"{turns_run.spoken} turns spoken for {len(turns)} in the input")
-    # The engine's peak: the naive cascade synthesizes whole turns at once, which peaks higher.
-    peak_mb = peak_rss_mb() or 0.0
+    results = []
+    for variant in variants:
+        noisy = variant == "noisy"
+        audio, truth = recording(1, noisy)
+        if not results:
+            warm(stages, audio, truth, source, target)
+        else:  # the peak of this variant's engine, not of the previous one's baselines
+            _reset_peak_rss()
+        run = measure_paced(stages, audio, truth, source, target, vad)
+        turns_audio, turns = recording(SENTENCES_PER_TURN, noisy)
+        turns_run = measure_paced(stages, turns_audio, turns, source, target, vad)
+        # The engine's peak: the naive cascade synthesizes whole turns at once, peaking higher.
+        peak_mb = peak_rss_mb() or 0.0
+        base = measure_baselines(stages, audio, truth, source, target, VadSegmenter(vad))
+        turn_base = measure_baselines(stages, turns_audio, turns, source, target, VadSegmenter(vad))
+        results.append(
+            ConfigResult(
+                config=config,
+                variant=variant,
+                models=model_names,
+                utterances=len(truth),
+                latency_ms=_rounded(run.latency_ms),
+                naive_latency_ms=_rounded(base.naive_ms),
+                stream_latency_ms=_rounded(base.streaming_ms),
+                turns=len(turns),
+                turn_latency_ms=_rounded(turns_run.latency_ms),
+                turn_naive_latency_ms=_rounded(turn_base.naive_ms),
+                turn_stream_latency_ms=_rounded(turn_base.streaming_ms),
+                sink_delay_ms=_rounded(run.sink_delay_ms + turns_run.sink_delay_ms),
+                stage_ms=run.metrics.stage_ms,
+                real_time_factor=run.metrics.real_time_factor,
+                peak_rss_mb=round(peak_mb, 1),
+                notes=list(notes),
+            )
+        )
+    return results
 
-    naive = _naive(stages, audio, truth, source, target, VadSegmenter(vad))
-    turns_naive = _naive(stages, turns_audio, turns, source, target, VadSegmenter(vad))
-    return ConfigResult(
-        config=config,
-        models=model_names,
-        utterances=len(truth),
-        latency_ms=[round(x, 1) for x in run.latency_ms],
-        naive_latency_ms=[round(x, 1) for x in naive],
-        turns=len(turns),
-        turn_latency_ms=[round(x, 1) for x in turns_run.latency_ms],
-        turn_naive_latency_ms=[round(x, 1) for x in turns_naive],
-        stage_ms=run.metrics.stage_ms,
-        real_time_factor=run.metrics.real_time_factor,
-        peak_rss_mb=round(peak_mb, 1),
-        mt_tokens_per_s=tokens_per_s,
-        notes=notes,
-    )
+
+def _reset_peak_rss() -> None:
+    """Start VmHWM again from the current resident size (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _rounded(values: Sequence[float]) -> list[float]:
+    return [round(x, 1) for x in values]
+
+
+SET_FILE = "bench_set_v2.npz"  # the spoken set; a new name when the set changes
 
 
 def english_input(cache: Path, models_dir: str | None) -> Path:
-    """The bench sentences spoken by Piper joe, one per utterance, saved once in ``cache``."""
-    import soundfile as sf
-
-    path = cache / "bench_english.wav"
+    """:data:`BENCH_SET` spoken by Piper joe with its randomness off (the same audio on every
+    machine and run), saved once in ``cache``: the measured process never loads the voice
+    for it, so its peak RSS holds only the models of its cascade."""
+    path = cache / SET_FILE
     if not path.is_file():
-        from .translator import RuntimeOptions, load_voice
+        from .tts.piper_tts import PiperTTS
 
-        voice = load_voice(demo_model_paths(models_dir)["tts"], RuntimeOptions())
-        audio, _ = english_recording(voice)
-        sf.write(path, audio, SAMPLE_RATE)
+        voice = PiperTTS.load(demo_model_paths(models_dir)["tts"], noise_scale=0, noise_w_scale=0)
+        pieces = spoken_set(voice)
+        np.savez(path.with_suffix(".tmp.npz"), *pieces)
+        path.with_suffix(".tmp.npz").replace(path)
     return path
 
 
+def load_set(cache: Path) -> list[np.ndarray]:
+    """The spoken :data:`BENCH_SET` that :func:`english_input` saved."""
+    path = cache / SET_FILE
+    if not path.is_file():
+        raise EdgeError(f"benchmark input missing: {path}", "run `edge bench`, which makes it")
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
 def _run_bergamot(
-    config: str, models_dir: str | None, paths: dict[str, Path], options: Any, cache: Path
-) -> ConfigResult:
+    config: str,
+    models_dir: str | None,
+    paths: dict[str, Path],
+    options: Any,
+    cache: Path,
+    variants: Sequence[str] = VARIANTS,
+) -> list[ConfigResult]:
     from .engine import Stages
     from .models import ModelStore
     from .translator import load_mt, load_recognizer, load_voice
@@ -457,24 +663,25 @@ def _run_bergamot(
     mt = load_mt(store.get(BERGAMOT_EN_PT).path, options)
     stages = Stages(tts=voice, mt=mt)
     stages.segment_asr = load_recognizer(paths["asr"], options)  # type: ignore[assignment]
-    english = english_input(cache, models_dir)
+    pieces = load_set(cache)
 
-    def recording(per_turn: int) -> tuple[np.ndarray, list[Utterance]]:
-        return sample_recording(english, per_turn)
+    def recording(per_turn: int, noisy: bool) -> tuple[np.ndarray, list[Utterance]]:
+        return set_recording(pieces, per_turn, noisy)
 
     names = {
         "asr": "moonshine-tiny-en (sherpa-onnx)",
         "mt": f"{BERGAMOT_EN_PT} (Bergamot student, real weights, onnxruntime int8)",
         "tts": tts_name,
     }
-    translations = mt.translate(BENCH_SENTENCES, source, target)
-    notes = [f"MT: {BENCH_SENTENCES[0]!r} -> {translations[0]!r}"]
-    result = _measure(config, names, stages, recording, source, target, notes, None)
-    mt.translate(BENCH_SENTENCES, source, target)  # warm now: time the batch again
+    translations = mt.translate(BENCH_SET, source, target)
+    notes = [f"MT: {BENCH_SET[0]!r} -> {translations[0]!r}"]
+    results = _measure(config, names, stages, recording, source, target, notes, variants)
+    mt.translate(BENCH_SET, source, target)  # warm now: time the batch again
     stats = mt.last_stats
     if stats is not None:
-        result.mt_tokens_per_s = round(stats.tokens_per_second, 1)
-    return result
+        for result in results:
+            result.mt_tokens_per_s = round(stats.tokens_per_second, 1)
+    return results
 
 
 def _sample(name: str) -> Path:
@@ -499,11 +706,83 @@ def warm(stages: Any, audio: np.ndarray, truth: list[Utterance], source: str, ta
         list(stages.tts.synthesize("Hello there."))
 
 
+MISS = float("inf")  # the latency of an utterance that got no audio, or audio for the wrong text
+MATCH_WORDS = 0.5  # share of the expected words a transcript must have for its audio to count
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def text_matches(expected: str, heard: str) -> bool:
+    """Whether ``heard`` is a transcript of ``expected`` (true when nothing is expected):
+    at least :data:`MATCH_WORDS` of the expected words, so one misheard word is no miss."""
+    want = _words(expected)
+    if not want:
+        return True
+    have = set(_words(heard))
+    return sum(w in have for w in want) >= MATCH_WORDS * len(want)
+
+
+@dataclass
+class Heard:
+    """One utterance as a pipeline cut it: its span in the input, its transcript, and when its
+    first sound was ready (wall time; None: no audio) and first reached the sink."""
+
+    start_s: float
+    end_s: float
+    text: str = ""
+    first_audio: float | None = None
+    first_sound: float | None = None
+
+
+def assign(truth: Sequence[Utterance], heard: Sequence[Heard]) -> list[Heard | None]:
+    """For each true utterance, the heard one whose end is nearest its true end among those
+    overlapping it (None: nothing overlaps it). Its transcript is every overlapping one's, so an
+    utterance the VAD cut in two is still checked against all its words."""
+    out: list[Heard | None] = []
+    for u in truth:
+        overlapping = [h for h in heard if h.start_s < u.end_s + 0.5 and h.end_s > u.start_s]
+        if not overlapping:
+            out.append(None)
+            continue
+        best = min(overlapping, key=lambda h: abs(h.end_s - u.end_s))
+        text = " ".join(h.text for h in sorted(overlapping, key=lambda h: h.start_s))
+        out.append(Heard(best.start_s, best.end_s, text, best.first_audio, best.first_sound))
+    return out
+
+
+def latencies_ms(
+    truth: Sequence[Utterance], heard: Sequence[Heard], t0: float, at_sink: bool = True
+) -> list[float]:
+    """Per true utterance: its true end (``t0`` is the wall time of input time 0) -> first
+    sound at the sink (or the audio event, ``at_sink=False``); :data:`MISS` when it got no audio
+    or audio for another text."""
+    out = []
+    for u, h in zip(truth, assign(truth, heard), strict=True):
+        when = None if h is None else (h.first_sound if at_sink else h.first_audio)
+        if when is None or h is None or not text_matches(u.text, h.text):
+            out.append(MISS)
+        else:
+            out.append((when - (t0 + u.end_s)) * 1000)
+    return out
+
+
 @dataclass
 class PacedRun:
-    latency_ms: list[float]  # per spoken utterance: true end of speech -> first output sample
-    spoken: int  # utterances that produced audio
+    latency_ms: list[float]  # per true utterance: true end -> first sample at the sink; MISS
+    event_latency_ms: list[float]  # the same to the engine's first audio event
+    spoken: int  # true utterances that got audio for their text
     metrics: Any  # the engine's closing edge.events.Metrics
+
+    @property
+    def sink_delay_ms(self) -> list[float]:
+        """First sample at the sink minus the audio event, per spoken utterance."""
+        return [
+            s - e
+            for s, e in zip(self.latency_ms, self.event_latency_ms, strict=True)
+            if s != MISS and e != MISS
+        ]
 
 
 def measure_paced(
@@ -513,68 +792,186 @@ def measure_paced(
     source: str,
     target: str,
     vad: Any = None,
+    speculative: bool = True,
 ) -> PacedRun:
-    """Feed ``audio`` to the engine in real time, as a microphone would, and time each reply."""
+    """Feed ``audio`` to the engine in real time, as a microphone would, play its audio through
+    a file-as-device sink on the same clock, and time each utterance's first sound there."""
+    import tempfile
+
     from .engine import AudioBlock, Engine, EngineConfig
-    from .events import AudioOut, Metrics, SpeechEnded
+    from .events import AudioOut, Metrics, SpeechEnded, Transcript
+    from .live.filedev import MediaClock
+    from .live.streams import PlaybackQueue
     from .vad import VadConfig
 
-    engine = Engine(stages, EngineConfig(source=source, target=target, vad=vad or VadConfig()))
+    config = EngineConfig(
+        source=source, target=target, vad=vad or VadConfig(), speculative=speculative
+    )
+    engine = Engine(stages, config)
     block = int(0.032 * SAMPLE_RATE)
-    start = [0.0]
-
-    def paced():  # noqa: ANN202
-        start[0] = time.perf_counter()
-        for offset in range(0, len(audio), block):
-            delay = start[0] + (offset + block) / SAMPLE_RATE - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            yield AudioBlock(audio[offset : offset + block], time.perf_counter())
-
-    first_audio: dict[int, float] = {}
-    ends: dict[int, float] = {}
+    clock = MediaClock()
+    queue = PlaybackQueue()
+    heard: dict[int, Heard] = {}
     metrics: Metrics | None = None
-    for event in engine.run(paced()):
-        if isinstance(event, AudioOut) and event.utterance_id not in first_audio:
-            first_audio[event.utterance_id] = time.perf_counter()
-        elif isinstance(event, SpeechEnded):
-            ends[event.utterance_id] = event.end_s
-        elif isinstance(event, Metrics):
-            metrics = event
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = _Sink(Path(tmp) / "played.wav", queue, clock, stages.tts.sample_rate)
+
+        def paced() -> Iterator[AudioBlock]:
+            clock.start()
+            sink.start()
+            for offset in range(0, len(audio), block):
+                clock.sleep_until((offset + block) / SAMPLE_RATE)
+                yield AudioBlock(audio[offset : offset + block], time.perf_counter())
+
+        try:
+            for event in engine.run(paced()):
+                if isinstance(event, AudioOut) and len(event.samples):
+                    h = heard.setdefault(event.utterance_id, Heard(0.0, 0.0))
+                    if h.first_audio is None:
+                        h.first_audio = time.perf_counter()
+                    queue.enqueue(event.utterance_id, event.samples)
+                elif isinstance(event, SpeechEnded):
+                    h = heard.setdefault(event.utterance_id, Heard(0.0, 0.0))
+                    h.start_s, h.end_s = event.start_s, event.end_s
+                elif isinstance(event, Transcript):
+                    heard.setdefault(event.utterance_id, Heard(0.0, 0.0)).text = event.text
+                elif isinstance(event, Metrics):
+                    metrics = event
+            started = sink.finish(sum(h.first_audio is not None for h in heard.values()))
+        finally:
+            sink.close(commit=False)
     assert metrics is not None
-    latencies = []
-    for uid, wall in sorted(first_audio.items()):
-        true_end = min(truth, key=lambda u: abs(u.end_s - ends.get(uid, -1))).end_s
-        latencies.append((wall - (start[0] + true_end)) * 1000)
-    return PacedRun(latencies, len(first_audio), metrics)
+    for uid, wall in started.items():
+        h = heard[uid]
+        # A late tick renders at its nominal time; the sound cannot precede the event.
+        h.first_sound = max(wall, h.first_audio or wall)
+    t0 = clock.wall_of(0.0)
+    latency = latencies_ms(truth, list(heard.values()), t0)
+    events = latencies_ms(truth, list(heard.values()), t0, at_sink=False)
+    return PacedRun(latency, events, sum(x != MISS for x in latency), metrics)
 
 
-def _naive(
+class _Sink:
+    """A :class:`edge.live.filedev.FilePlayback` on the feed's clock, whose queue records when
+    each utterance's first sample is rendered (the device clock's time of that sample)."""
+
+    def __init__(self, path: Path, queue: Any, clock: Any, rate: int) -> None:
+        from .live.filedev import FilePlayback
+
+        self.queue = queue
+        self.playback = FilePlayback(path, queue, clock, rate)
+        self.started: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.playback.start()
+
+    def finish(self, expected: int, wait_s: float = 1.0) -> dict[int, float]:
+        """The first-sample times, once ``expected`` utterances have started (or after
+        ``wait_s``: audio emitted at the very end of the input is still rendered)."""
+        deadline = time.perf_counter() + wait_s
+        while True:
+            while self.queue.started:
+                uid, wall = self.queue.started.popleft()
+                self.started.setdefault(uid, wall)
+            if len(self.started) >= expected or time.perf_counter() > deadline:
+                return self.started
+            time.sleep(0.005)
+
+    def close(self, commit: bool) -> None:
+        self.playback.close(commit=commit)
+
+
+def _next_tick(media_s: float) -> float:
+    """When a sink ticking every FILE_TICK_S from input time 0 first plays what is ready at
+    ``media_s``: the baselines play through the same device clock as the engine."""
+    from .live.filedev import FILE_TICK_S
+
+    return math.ceil(media_s / FILE_TICK_S - 1e-9) * FILE_TICK_S
+
+
+@dataclass
+class BaselineRun:
+    naive_ms: list[float]  # per true utterance, to the first sample at the sink; MISS
+    streaming_ms: list[float]
+    naive_ready_ms: list[float]  # the same to when the first audio was ready (the "event")
+    streaming_ready_ms: list[float]
+
+
+def measure_baselines(
     stages: Any, audio: np.ndarray, truth: list[Utterance], source: str, target: str, vad: Any
-) -> list[float]:
-    """Sequential cascade: end of utterance -> ASR -> MT (all text) -> TTS (all) -> play."""
+) -> BaselineRun:
+    """The two sequential cascades a skeptic would build with the same models, on each
+    utterance the VAD confirms (block by block, as the engine's listener sees it):
+
+    * **naive**: ASR, MT of the whole text, TTS of all of it, then play;
+    * **sentence-streaming**: ASR, then per sentence MT -> TTS, playing each sentence's first
+      chunk as soon as it is synthesized (no speculation, no phrase cutting).
+
+    Each utterance's processing starts at its confirmation, in input time: an utterance
+    never waits for the previous one's processing (which favours the baselines).
+    """
     from .text import split_sentences
 
-    latencies = []
+    naive: list[Heard] = []
+    streaming: list[Heard] = []
     block = 512
     for offset in range(0, len(audio), block):
         for update in vad.accept(audio[offset : offset + block]):
             if update.ended is None:
                 continue
             confirmed_s = (offset + block) / SAMPLE_RATE
-            true_end = min(truth, key=lambda u: abs(u.end_s - update.ended.end_s)).end_s
+            segment = update.ended
+            # Naive: everything, then play.
             t0 = time.perf_counter()
-            if stages.direct is not None:
-                text = stages.direct.recognize(update.ended.audio, source).text
-                translated = text
-            else:
-                text = stages.segment_asr.recognize(update.ended.audio, source).text
+            text, translated = _recognize(stages, segment.audio, source)
+            if stages.direct is None and translated:
                 translated = " ".join(stages.mt.translate(split_sentences(text), source, target))
-            for _chunk in stages.tts.synthesize(translated):
-                pass
-            processing = time.perf_counter() - t0
-            latencies.append((confirmed_s - true_end + processing) * 1000)
-    return latencies
+            got = (
+                sum(len(chunk) for chunk in stages.tts.synthesize(translated)) if translated else 0
+            )
+            naive.append(_heard(segment, text, confirmed_s, time.perf_counter() - t0, got > 0))
+            # Sentence-streaming: the first sentence's first chunk plays when it is ready.
+            t0 = time.perf_counter()
+            text, translated = _recognize(stages, segment.audio, source)
+            ready: float | None = None
+            sentences = split_sentences(translated) if translated else []
+            for sentence in sentences:
+                if stages.direct is None:
+                    sentence = stages.mt.translate([sentence], source, target)[0]
+                for chunk in stages.tts.synthesize(sentence):
+                    if len(chunk):
+                        ready = time.perf_counter() - t0
+                        break
+                if ready is not None:
+                    break
+            streaming.append(_heard(segment, text, confirmed_s, ready or 0.0, ready is not None))
+    # Input time 0 at wall 0: Heard times here are input seconds.
+    return BaselineRun(
+        latencies_ms(truth, naive, 0.0),
+        latencies_ms(truth, streaming, 0.0),
+        latencies_ms(truth, naive, 0.0, at_sink=False),
+        latencies_ms(truth, streaming, 0.0, at_sink=False),
+    )
+
+
+def _recognize(stages: Any, audio: np.ndarray, source: str) -> tuple[str, str]:
+    """(transcript, text to speak); direct translation gives the spoken text at once."""
+    if stages.direct is not None:
+        text = stages.direct.recognize(audio, source).text
+        return text, text
+    text = stages.segment_asr.recognize(audio, source).text
+    return text, text
+
+
+def _heard(segment: Any, text: str, confirmed_s: float, processing_s: float, spoke: bool) -> Heard:
+    ready = confirmed_s + processing_s
+    return Heard(
+        segment.start_s,
+        segment.end_s,
+        text,
+        ready if spoke else None,
+        _next_tick(ready) if spoke else None,
+    )
 
 
 # --- orchestration ------------------------------------------------------------------------
@@ -593,38 +990,120 @@ def machine_description() -> str:
 
 
 def markdown_table(results: list[ConfigResult]) -> str:
+    """One row per configuration. Latencies run from the true end of speech to the first
+    sample at the sink; percentiles are over all utterances, a miss counting as infinite
+    ("miss" where one lands on it). The ratios are a baseline's p50 over the engine's."""
     rows = [
-        "| configuration | utterances | p50 end of speech -> first audio | p95 | naive cascade p50 | speed-up "
-        f"| {SENTENCES_PER_TURN}-sentence turns: p50 | naive p50 | speed-up "
+        "| configuration | spoken | p50 end of speech -> first sound | p90 | p95 "
+        "| sentence-streaming p50 | naive p50 | vs sentence-streaming | vs naive "
+        f"| {SENTENCES_PER_TURN}-sentence turns: spoken | p50 | sentence-streaming p50 "
+        "| naive p50 | vs sentence-streaming | vs naive | sink - event p50 "
         "| peak RSS | ASR RTF | TTS RTF | MT tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|" + "---|" * 20,
     ]
     for r in results:
         rows.append(
-            f"| {r.config} | {len(r.latency_ms)}/{r.utterances} | {r.p50:.0f} ms | {r.p95:.0f} ms | "
-            f"{r.naive_p50:.0f} ms | {_ratio(r.naive_p50, r.p50)} | "
-            f"{r.turn_p50:.0f} ms ({len(r.turn_latency_ms)}/{r.turns}) | {r.turn_naive_p50:.0f} ms | "
-            f"{_ratio(r.turn_naive_p50, r.turn_p50)} | {r.peak_rss_mb:.0f} MB | "
+            f"| {r.label} | {_spoken(r.latency_ms)} | {_ms(r.p50)} | {_ms(r.p90)} | "
+            f"{_ms(r.p95)} | {_ms(r.stream_p50)} | {_ms(r.naive_p50)} | "
+            f"{_ratio(r.stream_p50, r.p50)} | {_ratio(r.naive_p50, r.p50)} | "
+            f"{_spoken(r.turn_latency_ms)} | {_ms(r.turn_p50)} | {_ms(r.turn_stream_p50)} | "
+            f"{_ms(r.turn_naive_p50)} | {_ratio(r.turn_stream_p50, r.turn_p50)} | "
+            f"{_ratio(r.turn_naive_p50, r.turn_p50)} | {_ms(percentile(r.sink_delay_ms, 50))} | "
+            f"{r.peak_rss_mb:.0f} MB | "
             f"{r.real_time_factor.get('asr', float('nan')):.3f} | {r.real_time_factor.get('tts', float('nan')):.3f} | "
             f"{r.mt_tokens_per_s if r.mt_tokens_per_s is not None else '-'} |"
         )
     return "\n".join(rows)
 
 
-def _ratio(naive: float, engine: float) -> str:
-    return f"{naive / engine:.1f}x" if engine > 0 else "-"
+def _spoken(latencies: Sequence[float]) -> str:
+    """Utterances that got audio for their text, of all."""
+    return f"{sum(not math.isinf(x) for x in latencies)}/{len(latencies)}"
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    configs = list(CONFIGS) if args.config == "all" else [args.config]
-    cache = Path(args.cache or Path(tempfile.gettempdir()) / "edge-bench")
+def _ms(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return "miss" if math.isinf(value) else f"{value:.0f} ms"
+
+
+def _ratio(baseline: float, engine: float) -> str:
+    if math.isnan(baseline) or math.isnan(engine) or math.isinf(engine) or engine <= 0:
+        return "-"
+    return "inf" if math.isinf(baseline) else f"{baseline / engine:.1f}x"
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot without a display, or the error that says how to install it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise EdgeError("--plot needs matplotlib", "pip install 'edge[plot]'") from None
+    return plt
+
+
+def plot_cdf(results: Sequence[ConfigResult], path: Path) -> None:
+    """Per-utterance latency CDFs, one panel per configuration (and input variant): the engine
+    and both baselines, single sentences solid, turns dashed. A curve that stops below 1
+    has misses (never spoken, or spoken for the wrong text)."""
+    plt = pyplot()
+    columns = min(3, len(results)) or 1
+    rows = max(1, math.ceil(len(results) / columns))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False, sharex=True
+    )
+    figure.suptitle("latency CDF; a curve ending below 1 has misses", fontsize=10)
+    series = (
+        ("engine", "latency_ms", "tab:green"),
+        ("sentence-streaming", "stream_latency_ms", "tab:orange"),
+        ("naive", "naive_latency_ms", "tab:red"),
+    )
+    for ax, r in zip(axes.flat, results, strict=False):
+        for name, attr, colour in series:
+            for layout, style in (("", "-"), ("turn_", "--")):
+                values = getattr(r, layout + attr)
+                if not values:
+                    continue
+                spoken = sorted(v for v in values if math.isfinite(v))
+                share = [(i + 1) / len(values) for i in range(len(spoken))]
+                label = f"{name}{' (turns)' if layout else ''} {len(spoken)}/{len(values)}"
+                ax.step(spoken, share, where="post", linestyle=style, color=colour, label=label)
+        ax.set_title(r.label, fontsize=10)
+        ax.set_xscale("log")  # a few multi-second stragglers must not squash the body
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.flat[len(results) :]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("end of speech -> first sound at the sink (ms, log)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of utterances")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_configs(
+    configs: Sequence[str],
+    *,
+    threads: int,
+    low_memory: bool,
+    models_dir: str | None,
+    cache: Path,
+    variants: Sequence[str] = VARIANTS,
+) -> list[ConfigResult]:
+    """Each configuration measured in a process of its own, on each input variant."""
     cache.mkdir(parents=True, exist_ok=True)
     results = []
     for config in configs:
         # Built here, not in the measured process: building peaks above the model's size.
-        if config in BERGAMOT_CONFIGS:
-            english_input(cache, args.models_dir)
-        elif config.startswith("cascade"):
+        if config.startswith("cascade"):
+            english_input(cache, models_dir)
+        if config.startswith("cascade") and config not in BERGAMOT_CONFIGS:
             synthetic_mt(config, cache)
         print(f"running {config} ...", file=sys.stderr, flush=True)
         cmd = [
@@ -633,63 +1112,59 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "edge.bench",
             config,
             "--threads",
-            str(args.threads),
-            *(["--low-memory"] if args.low_memory else []),
+            str(threads),
+            *(["--low-memory"] if low_memory else []),
             "--cache",
             str(cache),
+            "--variants",
+            ",".join(variants),
         ]
-        if args.models_dir:
-            cmd += ["--models-dir", args.models_dir]
+        if models_dir:
+            cmd += ["--models-dir", models_dir]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise EdgeError(
                 f"benchmark {config} failed: {proc.stderr.strip().splitlines()[-1:]}", "run with -v"
             )
-        results.append(ConfigResult(**json.loads(proc.stdout.strip().splitlines()[-1])))
-    report = {
+        # Python's json reads back the Infinity it wrote for a miss.
+        for item in json.loads(proc.stdout.strip().splitlines()[-1]):
+            results.append(ConfigResult(**item))
+    return results
+
+
+def report(results: list[ConfigResult], threads: int) -> dict[str, Any]:
+    """What ``edge bench --json`` prints and ``--output`` writes."""
+    return {
         "machine": machine_description(),
-        "threads": args.threads,
+        "threads": threads,
         "results": [
-            asdict(r)
-            | {
-                "p50_ms": r.p50,
-                "p95_ms": r.p95,
-                "naive_p50_ms": r.naive_p50,
-                "turn_p50_ms": r.turn_p50,
-                "turn_naive_p50_ms": r.turn_naive_p50,
-            }
+            _json_safe(
+                asdict(r)
+                | {
+                    "p50_ms": r.p50,
+                    "p90_ms": r.p90,
+                    "p95_ms": r.p95,
+                    "stream_p50_ms": r.stream_p50,
+                    "naive_p50_ms": r.naive_p50,
+                    "turn_p50_ms": r.turn_p50,
+                    "turn_stream_p50_ms": r.turn_stream_p50,
+                    "turn_naive_p50_ms": r.turn_naive_p50,
+                }
+            )
             for r in results
         ],
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(f"machine: {report['machine']}, threads per stage: {args.threads}")
-        print(markdown_table(results))
-        for r in results:
-            for note in r.notes:
-                print(f"note ({r.config}): {note}")
-    if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=2))
-    return 0
 
 
-def add_bench_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "bench", help="measure end-of-speech -> first-audio latency and resources"
-    )
-    parser.add_argument("--config", choices=(*CONFIGS, "all"), default="all")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--low-memory",
-        action="store_true",
-        help="run as a device under 1 GB does: no onnxruntime arenas, memory returned after use",
-    )
-    parser.add_argument("--models-dir", metavar="DIR")
-    parser.add_argument("--cache", metavar="DIR", help="where the synthetic MT models are built")
-    parser.add_argument("--output", metavar="FILE.json")
-    parser.add_argument("--json", action="store_true")
-    parser.set_defaults(handler=cmd_bench)
+def _json_safe(value: Any) -> Any:
+    """Misses (inf) and empty percentiles (nan) as null: strict JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _worker(argv: list[str]) -> int:
@@ -699,11 +1174,17 @@ def _worker(argv: list[str]) -> int:
     parser.add_argument("--low-memory", action="store_true")
     parser.add_argument("--models-dir")
     parser.add_argument("--cache", required=True)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
-    result = run_config(
-        args.config, args.models_dir, args.threads, Path(args.cache), args.low_memory
+    results = run_config(
+        args.config,
+        args.models_dir,
+        args.threads,
+        Path(args.cache),
+        args.low_memory,
+        args.variants.split(","),
     )
-    print(json.dumps(asdict(result)))
+    print(json.dumps([asdict(r) for r in results]))
     return 0
 
 

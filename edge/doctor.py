@@ -158,9 +158,30 @@ class AudioInfo:
     backend: str  # "pyaudio", or "" when none is importable
     devices: tuple[AudioDevice, ...] = ()
     note: str = ""
+    # `edge live` full duplex: "WebRTC AEC3 (livekit 1.2.1)", or why there is none
+    echo_cancellation: str = ""
+    aec_available: bool = False
+
+
+def aec_info() -> tuple[bool, str]:
+    """Whether `edge live` can cancel echo (full duplex), and what with or why not."""
+    from importlib import metadata
+
+    from .live import aec
+
+    reason = aec.unavailable_reason()
+    if reason is not None:
+        return False, f"unavailable: {reason}; edge live runs half duplex ({aec.INSTALL_HINT})"
+    return True, f"WebRTC AEC3 (livekit {metadata.version('livekit')}): full duplex"
 
 
 def audio_info() -> AudioInfo:
+    available, aec = aec_info()
+    info = _devices()
+    return dataclasses.replace(info, echo_cancellation=aec, aec_available=available)
+
+
+def _devices() -> AudioInfo:
     try:
         import pyaudio
     except ImportError:
@@ -453,6 +474,8 @@ def render(report: Report) -> str:
             )
     else:
         lines.append(f"audio    {audio.note}")
+    if audio.echo_cancellation:
+        lines.append(f"         echo cancellation: {audio.echo_cancellation}")
     if report.profile:
         lines.append(f"profile  {report.profile} (recommended)")
         lines += [f"         {line.strip()}" for line in report.profile_lines[1:]]

@@ -47,6 +47,18 @@ class SpeechEnded(Event):
 
 
 @dataclass
+class SpeechDiscarded(Event):
+    """Sound that started an utterance and turned out not to be one: too short (a click, a
+    cough, an empty press), or not speech (a tune the VAD half-believed: ``VadConfig.
+    min_confident_s``). Nothing is recognized, translated or spoken."""
+
+    name: ClassVar[str] = "speech_discarded"
+    utterance_id: int
+    start_s: float
+    reason: str = "too short"
+
+
+@dataclass
 class PartialTranscript(Event):
     name: ClassVar[str] = "partial"
     utterance_id: int

@@ -400,6 +400,27 @@ def meminfo_mb(text: str | None = None) -> dict[str, float]:
     return values
 
 
+def peak_rss_mb() -> float | None:
+    """This process's own peak resident size (VmHWM).
+
+    Not ``ru_maxrss``: on Linux a child started from a large parent inherits the parent's
+    high-water mark there.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except (ImportError, OSError):
+        return None
+
+
 def low_memory_default(total_mb: float | None = None) -> bool:
     """Whether this device is small enough to trade speed for memory (see LOW_MEMORY_BELOW_MB)."""
     total = meminfo_mb().get("MemTotal") if total_mb is None else total_mb

@@ -10,7 +10,6 @@ for event in translator.stream("question.wav"):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -22,14 +21,22 @@ import numpy as np
 
 from . import hardware
 from .asr.base import SAMPLE_RATE, EndpointConfig, SegmentRecognizer, StreamingRecognizer
-from .asr.model_files import read_metadata, require_dir
+from .asr.model_files import require_dir
 from .asr.whisper_ct2 import WhisperCT2
-from .audio import AtomicWavWriter, audio_duration, check_output_path, check_output_rate, iter_audio
-from .engine import AudioBlock, Engine, EngineConfig, Stages, file_blocks
+from .audio import (
+    AtomicWavWriter,
+    audio_duration,
+    check_output_path,
+    check_output_rate,
+    file_blocks,
+    iter_audio,
+)
+from .engine import AudioBlock, Engine, EngineConfig, Stages
 from .errors import ModelError
 from .events import AudioOut, Event, Metrics, Transcript, Translation, UtteranceMetrics
 from .hardware import Placement, check_device, default_threads
 from .languages import to_flores
+from .models.record import BACKENDS, backend_of
 from .mt.base import TextTranslator
 from .tts.base import Voice
 from .tts.chunking import FIRST_PHRASE_WORDS
@@ -42,11 +49,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-STREAMING_BACKENDS = (
-    "sherpa-online-transducer",
-    "sherpa-online-zipformer2-ctc",
-    "sherpa-online-paraformer",
-)
+# Routing by backend reads the registry (edge.models.record), which the loaders also serve.
+STREAMING_BACKENDS = tuple(n for n, b in BACKENDS.items() if b.kind == "asr-streaming")
 # Pause between translated sentences and between utterances in file output.
 SENTENCE_GAP_S = 0.15
 UTTERANCE_GAP_S = 0.4
@@ -93,44 +97,20 @@ class RuntimeOptions:
         return own if own is not None else getattr(default_threads(), stage)
 
 
-def backend_of(model_dir: Path) -> str:
-    """The backend named in the model's record, else recognized from its files."""
-    backend = read_metadata(model_dir).get("backend")
-    if backend:
-        return str(backend)
-    names = {p.name for p in model_dir.iterdir()}
-    if "model.bin" in names and "tokenizer.json" in names and "config.json" in names:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        if "lang_ids" in config or "suppress_ids" in config:
-            return "ct2-whisper"
-    if "model.bin" in names:
-        return "ct2-marian" if "source.spm" in names else "ct2-nllb"
-    if any(n.endswith(".onnx.json") for n in names):
-        return "piper"
-    if any("joiner" in n for n in names) or any(
-        n.startswith("model") and "ctc" in n for n in names
-    ):
-        return (
-            "sherpa-online-transducer"
-            if any("joiner" in n for n in names)
-            else "sherpa-online-zipformer2-ctc"
-        )
-    return "sherpa-offline"
-
-
 def load_recognizer(
     model_dir: str | Path, options: RuntimeOptions, *, task: str = "transcribe"
 ) -> SegmentRecognizer | StreamingRecognizer | WhisperCT2:
     path = require_dir(model_dir)
-    backend = backend_of(path)
+    backend = BACKENDS.get(backend_of(path))
     threads = options.threads_for("asr")
     _prepare_memory(options)
-    if backend == "ct2-whisper":
+    if backend is not None and backend.runtime == "ctranslate2" and backend.kind == "asr-segment":
+        load_whisper = backend.load()  # WhisperCT2.load
         return _place_ct2(
             "asr",
             options,
             threads,
-            lambda device, compute_type: WhisperCT2.load(
+            lambda device, compute_type: load_whisper(
                 path,
                 task=task,
                 device=device,
@@ -140,16 +120,16 @@ def load_recognizer(
             ),
             _probe_whisper,
         )
-    if task == "translate":
+    if task == "translate" and (backend is None or backend.kind != "asr-segment"):
         raise ModelError(
             f"{path} cannot translate speech directly", "use a multilingual Whisper model"
         )
-    if backend in STREAMING_BACKENDS:
-        from .asr.sherpa_online import SherpaStreamingRecognizer
+    if backend is not None and backend.kind == "asr-streaming":
+        load_model = backend.load()  # SherpaStreamingRecognizer.load
 
-        def load_streaming(device: str) -> SherpaStreamingRecognizer:
-            def load() -> SherpaStreamingRecognizer:
-                return SherpaStreamingRecognizer.load(
+        def load_streaming(device: str) -> StreamingRecognizer:
+            def load() -> StreamingRecognizer:
+                return load_model(
                     path, endpoint=options.endpoint, num_threads=threads, provider=device
                 )
 
@@ -164,11 +144,19 @@ def load_recognizer(
             _probe_streaming,
         )
     else:
+        # The sherpa-onnx segment recognizers; their loader refuses an unknown backend.
         from .asr.sherpa_offline import SherpaSegmentRecognizer
 
-        def load_segment(device: str) -> SherpaSegmentRecognizer:
-            def load() -> SherpaSegmentRecognizer:
-                return SherpaSegmentRecognizer.load(path, num_threads=threads, provider=device)
+        load_segment_model = (
+            backend.load()
+            if backend is not None and backend.kind == "asr-segment"
+            else SherpaSegmentRecognizer.load
+        )
+
+        def load_segment(device: str) -> SegmentRecognizer:
+            def load() -> SegmentRecognizer:
+                # The loader refuses "translate" for a model that is not Whisper.
+                return load_segment_model(path, num_threads=threads, provider=device, task=task)
 
             return hardware.sherpa_on_cuda(load) if device == "cuda" else load()
 
@@ -184,13 +172,13 @@ def load_recognizer(
 
 
 def load_mt(model_dir: str | Path, options: RuntimeOptions) -> TextTranslator:
-    from .mt.bergamot_onnx import BACKEND as BERGAMOT_BACKEND
     from .mt.loader import load_text_translator
 
     path = require_dir(model_dir)
     threads = options.threads_for("mt")
     _prepare_memory(options)
-    if backend_of(path) == BERGAMOT_BACKEND:
+    backend = BACKENDS.get(backend_of(path))
+    if backend is not None and backend.kind == "mt" and backend.runtime == "onnxruntime":
         # onnxruntime graphs: placed like the other onnxruntime stages, no compute type.
         # Its matrices are small: one thread decodes faster than two (2.2 vs 4.0 ms per
         # sentence on 2 x86_64 cores, tools/mt_eval.py) and leaves the other core to TTS.
@@ -366,6 +354,7 @@ class SpeechTranslator:
         speculative: bool = True,
         partial_interval_s: float = 0.0,
         first_phrase_words: int = FIRST_PHRASE_WORDS,
+        voice_match: str | dict[str, str] = "off",
     ) -> None:
         self.source = source
         self.target = target
@@ -374,6 +363,7 @@ class SpeechTranslator:
         self.speculative = speculative
         self.partial_interval_s = partial_interval_s
         self.first_phrase_words = first_phrase_words
+        self.voice_match = voice_match  # edge.voice_match.MODES; the CLI passes "rate"
 
     @classmethod
     def load(
@@ -459,6 +449,7 @@ class SpeechTranslator:
             speculative=self.speculative,
             partial_interval_s=self.partial_interval_s,
             first_phrase_words=self.first_phrase_words,
+            voice_match=self.voice_match,
         )
         return Engine(self.stages, config)
 

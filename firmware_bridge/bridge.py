@@ -55,6 +55,7 @@ from firmware_bridge.protocol import (
 DEFAULT_BAUD = 115200
 READ_TIMEOUT_S = 0.05  # also the cadence of heartbeats, retransmits and link checks
 RECONNECT_INTERVAL_S = 0.5
+WRITE_TIMEOUT_S = 0.1
 VOLUME_STEP = 20
 UNMUTE_VOLUME = 60
 
@@ -132,7 +133,15 @@ class _Link:
 def open_serial(path: str, baud: int) -> serial.Serial:
     # exclusive: two bridges on one port would each see half the bytes.
     exclusive = True if os.name == "posix" else None
-    return serial.Serial(path, baud, timeout=READ_TIMEOUT_S, exclusive=exclusive)
+    # A bounded write: values are sent from the controller's listeners, under its lock, so
+    # a device that stops draining its buffer must not stall the live session.
+    return serial.Serial(
+        path,
+        baud,
+        timeout=READ_TIMEOUT_S,
+        write_timeout=WRITE_TIMEOUT_S,
+        exclusive=exclusive,
+    )
 
 
 class Bridge:

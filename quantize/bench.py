@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import EdgeError
+from edge.models.record import record_path
 
-from .convert import METADATA_FILE, _vocabulary
+from .convert import _vocabulary
 from .kinds import MT, model_bytes
 from .report import Settings, run_worker
 from .vocab import write_trimmed_variant, write_vmap_variant
@@ -138,7 +139,7 @@ def run_bench(
 
 
 def _metadata_bytes(model_dir: Path) -> int:
-    path = model_dir / METADATA_FILE
+    path = record_path(model_dir)
     return path.stat().st_size if path.is_file() else 0
 
 

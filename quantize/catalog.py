@@ -15,10 +15,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from edge.errors import InputError, ModelError
+from edge.errors import InputError
+from edge.models.record import BACKENDS, RECORD_FILE, read_record
 
 from . import kinds
-from .convert import METADATA_FILE
 from .report import Settings, run_worker
 
 _BACKEND = {kinds.WHISPER: "ct2-whisper", kinds.PIPER: "piper", kinds.VAD: "silero-vad"}
@@ -40,14 +40,8 @@ def sha256(path: Path) -> str:
 
 
 def _metadata(path: Path) -> dict[str, Any]:
-    record_path = (path if path.is_dir() else path.parent) / METADATA_FILE
-    if not record_path.is_file():
-        return {}
-    try:
-        data = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{record_path} is unreadable: {exc}", "rewrite it") from None
-    return data if isinstance(data, dict) else {}
+    record = read_record(path if path.is_dir() else path.parent)
+    return record.to_dict() if record is not None else {}
 
 
 def _piper_language(path: Path) -> list[str]:
@@ -88,7 +82,7 @@ def catalog_entry(
     if kind == kinds.PIPER:
         path = kinds.piper_model(path)
     meta = _metadata(path)
-    files = [f for f in kinds.model_files(path) if f.name != METADATA_FILE]
+    files = [f for f in kinds.model_files(path) if f.name != RECORD_FILE]
     if path.is_dir():
         nested = [f for f in files if f.parent != path]
         if nested:
@@ -104,6 +98,8 @@ def catalog_entry(
     backend = backend or meta.get("backend") or _BACKEND.get(kind)
     if backend is None:
         raise InputError(f"cannot tell the backend of {path}", "pass --backend")
+    if backend not in BACKENDS:  # the catalog would refuse the entry when it loads
+        raise InputError(f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
     # Multilingual Whisper also translates speech into English directly.
     multilingual_whisper = kind == kinds.WHISPER and len(codes) > 1
     entry: dict[str, Any] = {

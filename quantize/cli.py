@@ -3,6 +3,8 @@
 Run as ``quantize ...`` or ``python -m quantize ...``.
 
 Errors a user can cause print one line (problem and fix) and exit non-zero, without a traceback.
+Each subcommand's parser is built in ``_parser``; ``COMMANDS`` maps it to the function that
+runs it, as ``edge.cli.COMMANDS`` does for ``edge``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.errors import EdgeError
@@ -33,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     ct2.add_argument("src", type=Path, help="checkpoint directory (config.json or model.bin)")
     ct2.add_argument("out", type=Path, help="output directory (must not exist)")
     ct2.add_argument("--quantization", default="int8", choices=QUANTIZATIONS)
-    ct2.add_argument("--id", dest="model_id", help="model id for edge_model.json")
+    ct2.add_argument("--id", dest="model_id", help="model id for the model record")
     ct2.add_argument("--languages", nargs="+", help="languages covered (FLORES-200 or ISO codes)")
 
     marian = sub.add_parser(
@@ -49,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="what the model translates, SRC>TGT (FLORES-200 or ISO codes), e.g. en>pt",
     )
-    marian.add_argument("--id", dest="model_id", help="model id for edge_model.json")
+    marian.add_argument("--id", dest="model_id", help="model id for the model record")
     marian.add_argument(
         "--activations",
         choices=("int8", "float"),
@@ -70,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what the model translates, SRC>TGT (FLORES-200 or ISO codes), e.g. en>de",
     )
     marian_ct2.add_argument("--quantization", default="int8", choices=QUANTIZATIONS)
-    marian_ct2.add_argument("--id", dest="model_id", help="model id for edge_model.json")
+    marian_ct2.add_argument("--id", dest="model_id", help="model id for the model record")
 
     onnx = sub.add_parser("onnx", help="int8 ONNX for sherpa-onnx ASR, Piper voices and the VAD")
     onnx.add_argument("src", type=Path)
@@ -175,87 +178,101 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> str:
-    if args.command == "ct2":
-        from .convert import convert_ct2
+def _ct2(args: argparse.Namespace) -> str:
+    from .convert import convert_ct2
 
-        record = convert_ct2(
-            args.src, args.out, args.quantization, model_id=args.model_id, languages=args.languages
-        )
-        return json.dumps(record, indent=2)
-    if args.command == "marian":
-        from .marian_onnx import convert_command
+    record = convert_ct2(
+        args.src, args.out, args.quantization, model_id=args.model_id, languages=args.languages
+    )
+    return json.dumps(record, indent=2)
 
-        out = convert_command(args.src, args.out, [args.direction], args.model_id, args.activations)
-        return (out / "edge_model.json").read_text(encoding="utf-8").rstrip("\n")
-    if args.command == "marian-ct2":
-        from .marian_ct2 import convert_command as convert_marian_ct2
 
-        record = convert_marian_ct2(
-            args.src, args.out, args.direction, args.model_id, args.quantization
-        )
-        return json.dumps(record, indent=2)
-    if args.command == "onnx":
-        from .onnx_quant import quantize_onnx
+def _marian(args: argparse.Namespace) -> str:
+    from .marian_onnx import convert_command
 
-        result = quantize_onnx(
-            args.src,
-            args.out,
-            weight_type=args.weight_type,
-            exclude=args.exclude,
-            exclude_ops=args.exclude_op,
-            op_types=args.op_types,
-            keep_first_last=args.keep_first_last,
-            per_channel=args.per_channel,
-            static=args.static,
-            calibration=args.calibration,
-            calibration_limit=args.calibration_limit,
-        )
-        return json.dumps(result.to_dict(), indent=2)
-    if args.command == "report":
-        from .report import Settings, Targets, build_report, markdown_table
+    out = convert_command(args.src, args.out, [args.direction], args.model_id, args.activations)
+    from edge.models.record import record_path
 
-        settings = Settings(
-            threads=args.threads,
-            repeat=args.repeat,
-            compute_type=args.compute_type,
-            lang=args.lang,
-            source_lang=args.source_lang,
-            target_lang=args.target_lang,
-            roundtrip_asr=args.roundtrip_asr,
-        )
-        targets = Targets(args.max_size_ratio, args.min_speedup, args.max_quality_delta)
-        report = build_report(
-            args.reference, args.candidate, args.data, args.out, settings, targets
-        )
-        return markdown_table(report) + f"\nwritten: {args.out}/report.json, report.md, report.png"
-    if args.command == "vocab":
-        from .vocab import reduce_vocabulary
+    return record_path(out).read_text(encoding="utf-8").rstrip("\n")
 
-        summary = reduce_vocabulary(
-            args.model,
-            args.out,
-            args.text,
-            args.languages,
-            mode=args.mode,
-            max_tokens=args.max_tokens,
-            min_count=args.min_count,
-        )
-        return json.dumps(summary, indent=2)
-    if args.command == "catalog-entry":
-        from .catalog import catalog_entry, to_json, to_toml
 
-        entry = catalog_entry(
-            args.model,
-            model_id=args.model_id,
-            license=args.license,
-            url_base=args.url_base,
-            backend=args.backend,
-            languages=args.languages,
-            measure_ram=not args.no_ram,
-            threads=args.threads,
-        )
-        return (to_toml(entry) if args.format == "toml" else to_json(entry)).rstrip("\n")
+def _marian_ct2(args: argparse.Namespace) -> str:
+    from .marian_ct2 import convert_command as convert_marian_ct2
+
+    record = convert_marian_ct2(
+        args.src, args.out, args.direction, args.model_id, args.quantization
+    )
+    return json.dumps(record, indent=2)
+
+
+def _onnx(args: argparse.Namespace) -> str:
+    from .onnx_quant import quantize_onnx
+
+    result = quantize_onnx(
+        args.src,
+        args.out,
+        weight_type=args.weight_type,
+        exclude=args.exclude,
+        exclude_ops=args.exclude_op,
+        op_types=args.op_types,
+        keep_first_last=args.keep_first_last,
+        per_channel=args.per_channel,
+        static=args.static,
+        calibration=args.calibration,
+        calibration_limit=args.calibration_limit,
+    )
+    return json.dumps(result.to_dict(), indent=2)
+
+
+def _report(args: argparse.Namespace) -> str:
+    from .report import Settings, Targets, build_report, markdown_table
+
+    settings = Settings(
+        threads=args.threads,
+        repeat=args.repeat,
+        compute_type=args.compute_type,
+        lang=args.lang,
+        source_lang=args.source_lang,
+        target_lang=args.target_lang,
+        roundtrip_asr=args.roundtrip_asr,
+    )
+    targets = Targets(args.max_size_ratio, args.min_speedup, args.max_quality_delta)
+    report = build_report(args.reference, args.candidate, args.data, args.out, settings, targets)
+    return markdown_table(report) + f"\nwritten: {args.out}/report.json, report.md, report.png"
+
+
+def _vocab(args: argparse.Namespace) -> str:
+    from .vocab import reduce_vocabulary
+
+    summary = reduce_vocabulary(
+        args.model,
+        args.out,
+        args.text,
+        args.languages,
+        mode=args.mode,
+        max_tokens=args.max_tokens,
+        min_count=args.min_count,
+    )
+    return json.dumps(summary, indent=2)
+
+
+def _catalog_entry(args: argparse.Namespace) -> str:
+    from .catalog import catalog_entry, to_json, to_toml
+
+    entry = catalog_entry(
+        args.model,
+        model_id=args.model_id,
+        license=args.license,
+        url_base=args.url_base,
+        backend=args.backend,
+        languages=args.languages,
+        measure_ram=not args.no_ram,
+        threads=args.threads,
+    )
+    return (to_toml(entry) if args.format == "toml" else to_json(entry)).rstrip("\n")
+
+
+def _nllb_bench(args: argparse.Namespace) -> str:
     from .bench import bench_table, run_bench
 
     report = run_bench(
@@ -270,10 +287,23 @@ def _run(args: argparse.Namespace) -> str:
     return bench_table(report) + f"\nwritten: {args.out}/bench.json, bench.md"
 
 
+# subcommand -> what runs it; each returns what is printed.
+COMMANDS: dict[str, Callable[[argparse.Namespace], str]] = {
+    "ct2": _ct2,
+    "marian": _marian,
+    "marian-ct2": _marian_ct2,
+    "onnx": _onnx,
+    "report": _report,
+    "vocab": _vocab,
+    "catalog-entry": _catalog_entry,
+    "nllb-bench": _nllb_bench,
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        print(_run(args))
+        print(COMMANDS[args.command](args))
     except EdgeError as exc:
         print(f"quantize {args.command}: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

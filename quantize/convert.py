@@ -4,7 +4,7 @@ Hugging Face NLLB/M2M100, Marian (OPUS-MT) and Whisper checkpoints go through CT
 ``TransformersConverter`` (transformers and torch are needed for that step only). Models that
 are already in CTranslate2 format in float16/float32 (many Whisper and OPUS-MT downloads) are
 re-quantized directly from their ``model.bin``. Either way the tokenizer files edge needs are
-copied next to the model and an ``edge_model.json`` record is written.
+copied next to the model and a model record (``edge.models.record``) is written.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import EdgeError, ModelError
+from edge.models.record import RECORD_FILE, read_record, write_record
 
 from .ct2_model import QUANTIZATIONS, read_model, requantize, write_model
 
-METADATA_FILE = "edge_model.json"
 HF_ARCHITECTURES = ("m2m_100", "marian", "whisper")
 WHISPER_MULTILINGUAL_VOCAB = 51865
 
@@ -164,14 +164,11 @@ def _languages(
 
 
 def _previous_metadata(src: Path) -> dict[str, Any]:
-    path = src / METADATA_FILE
-    if not path.is_file():
-        return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_record(src)
+    except ModelError:  # a broken record of the input is not carried over, not an error
         return {}
-    return data if isinstance(data, dict) else {}
+    return record.to_dict() if record is not None else {}
 
 
 def _check_output(out: Path) -> None:
@@ -189,7 +186,7 @@ def convert_ct2(
     model_id: str | None = None,
     languages: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Convert ``src`` into ``out`` and return the edge_model.json record written there."""
+    """Convert ``src`` into ``out`` and return the model record written there."""
     src, out = Path(src), Path(out)
     if quantization not in QUANTIZATIONS:
         raise EdgeError(
@@ -208,7 +205,7 @@ def convert_ct2(
         try:
             write_model(converted, out / "model.bin", bfloat16)
             for path in sorted(src.iterdir()):
-                if path.is_file() and path.name not in ("model.bin", METADATA_FILE):
+                if path.is_file() and path.name not in ("model.bin", RECORD_FILE):
                     shutil.copy2(path, out / path.name)
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
@@ -237,7 +234,7 @@ def convert_ct2(
         }
         if options:
             record["options"] = options
-        (out / METADATA_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_record(out, record)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

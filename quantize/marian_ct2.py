@@ -23,13 +23,12 @@ both (the converter sets ``start_from_zero_embedding``); the source gets ``</s>`
 both (``add_source_eos``).
 
 The output is an edge ``ct2-marian`` model directory: ``model.bin``, ``config.json``, the
-vocabulary, ``source.spm``/``target.spm`` and ``edge_model.json``. The lexical shortlist
+vocabulary, ``source.spm``/``target.spm`` and the model record. The lexical shortlist
 (``lex.*.s2t.bin``) is not used: CTranslate2 scores the full vocabulary.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
@@ -38,13 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError, ModelError
+from edge.models.record import write_record
 
 from .ct2_model import QUANTIZATIONS
 from .marian_bin import MarianModel, read_marian
 from .marian_onnx import find_model_file
 
 BACKEND = "ct2-marian"
-METADATA_FILE = "edge_model.json"
 # Marian's layerNorm epsilon.
 LN_EPS = 1e-9
 # Rows of the position table (CTranslate2's converter writes as many).
@@ -275,7 +274,7 @@ def convert_command(
     """``quantize marian-ct2 SRC OUT --direction en>de``: a ready edge model directory.
 
     Written atomically: into ``OUT.part``, renamed to ``OUT`` at the end, removed on error.
-    Returns the edge_model.json record.
+    Returns the model record.
     """
     from edge.languages import to_flores
 
@@ -316,7 +315,7 @@ def convert_command(
                 "target_languages": [target],
             },
         }
-        (stage / METADATA_FILE).write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+        write_record(stage, record)
         stage.replace(out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

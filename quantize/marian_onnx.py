@@ -22,7 +22,6 @@ with the model's static ``*_QuantMultA`` multipliers, or dynamically where a mod
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError, ModelError
+from edge.models.record import write_record
 
 from .marian_bin import MarianModel, read_marian
 
@@ -456,7 +456,7 @@ def convert_command(
             "directions": pairs,
             "options": options,
         }
-        (stage / "edge_model.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+        write_record(stage, record)
         stage.replace(out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from edge.errors import EdgeError, InputError, ModelError
+from edge.models.record import RECORD_FILE, read_record, write_record
 
-from .convert import METADATA_FILE, _vocabulary
+from .convert import _vocabulary
 from .ct2_model import Ct2Model, read_model, write_model
 
 _EMBEDDINGS = "decoder/embeddings/weight"
@@ -125,8 +126,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 def _write_metadata(src: Path, out: Path, languages: list[str], mode: str, size: int) -> None:
     from edge.languages import to_flores
 
-    path = src / METADATA_FILE
-    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    previous = read_record(src)
+    record: dict[str, Any] = previous.to_dict() if previous is not None else {}
     targets = [to_flores(code) for code in languages]
     record["id"] = f"{record.get('id', src.name)}-{'-'.join(targets)}-{mode}"
     options = dict(record.get("options", {}))
@@ -135,13 +136,13 @@ def _write_metadata(src: Path, out: Path, languages: list[str], mode: str, size:
     if mode == "vmap":
         options["use_vmap"] = True
     record["options"] = options
-    (out / METADATA_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_record(out, record)
 
 
 def write_vmap_variant(src: Path, out: Path, tokens: list[str], languages: list[str]) -> None:
     out.mkdir(parents=True)
     for path in sorted(src.iterdir()):
-        if path.is_file() and path.name not in (METADATA_FILE, "vmap.txt"):
+        if path.is_file() and path.name not in (RECORD_FILE, "vmap.txt"):
             _link_or_copy(path, out / path.name)
     # An empty source n-gram makes its targets candidates for every input.
     (out / "vmap.txt").write_text("\t" + " ".join(tokens) + "\n", encoding="utf-8")
@@ -201,7 +202,7 @@ def write_trimmed_variant(src: Path, out: Path, tokens: list[str], languages: li
     out.mkdir(parents=True)
     try:
         write_model(trimmed, out / "model.bin")
-        skip = {"model.bin", METADATA_FILE, "vmap.txt", *_VOCABULARY_FILES}
+        skip = {"model.bin", RECORD_FILE, "vmap.txt", *_VOCABULARY_FILES}
         for path in sorted(src.iterdir()):
             if path.is_file() and path.name not in skip:
                 shutil.copy2(path, out / path.name)

@@ -370,7 +370,8 @@ def test_guards_off_decode_once_as_before() -> None:
 
 # --- the real models ---------------------------------------------------------------------------
 
-PERMISSIVE_VAD = VadConfig(threshold=0.02, min_speech_s=0.1)  # the VAD fooled: noise gets through
+PERMISSIVE_VAD = VadConfig(threshold=0.02, min_speech_s=0.1, min_confident_s=0.0)
+# The VAD fooled: noise gets through to the recognizer.
 
 
 @pytest.fixture(scope="session")
@@ -422,25 +423,10 @@ def test_whisper_never_speaks_non_speech(whisper_direct) -> None:  # noqa: ANN00
 
 
 # Moonshine gives no scores: only loops, non-speech markers and runaway token rates can be
-# caught. A fluent hallucination on music the VAD takes for speech ("So,", "I am the one who
-# is in the world.") gets through; noise never reaches it past the VAD. Strict: a fix shows.
-_MOONSHINE_SPEAKS = {"melody", "melody 2", "melody 25 s"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True, reason="Moonshine has no confidence: music that fools the VAD"
-            ),
-        )
-        if n in _MOONSHINE_SPEAKS
-        else n
-        for n in NON_SPEECH
-    ],
-)
+# caught in its text. Tunes the VAD half-believes ("melody") used to reach it and come out as
+# fluent text ("So,", "I am the one who is in the world."); the VAD's confidence gate
+# (VadConfig.min_confident_s) now stops them before recognition.
+@pytest.mark.parametrize("name", list(NON_SPEECH))
 def test_moonshine_cascade_never_speaks_non_speech(moonshine_cascade, name: str) -> None:  # noqa: ANN001
     _assert_silent(_run(moonshine_cascade, "eng_Latn", "por_Latn", NON_SPEECH[name][1]()), name)
 
@@ -492,7 +478,7 @@ def test_a_loop_through_the_engine_is_not_spoken(whisper_direct) -> None:  # noq
 
 
 def test_the_cli_prints_a_rejection(whisper_direct, capsys) -> None:  # noqa: ANN001
-    from edge.cli import _printer
+    from edge.cli.printer import file_printer as _printer
 
     events = _run(whisper_direct, "spa_Latn", "eng_Latn", white_noise(0.03), PERMISSIVE_VAD)
     rejected = [e for e in events if isinstance(e, Rejected)]
@@ -541,3 +527,24 @@ def test_clean_english_is_untouched(whisper_direct, moonshine, joe) -> None:  # 
             assert len(normalized(whole.text).split()) >= 0.8 * len(said.split()), whole.text
         assert scores[True] <= scores[False] + 0.005, scores
         assert scores[True] <= 0.10, scores
+
+
+def test_music_the_vad_drops_is_reported_not_spoken(moonshine_cascade, capsys) -> None:  # noqa: ANN001
+    """The confidence gate's discard says why, and both printers show it."""
+    from edge.cli.printer import file_printer, live_printer
+    from edge.events import SpeechDiscarded
+
+    events = _run(moonshine_cascade, "eng_Latn", "por_Latn", melody())
+    discarded = [
+        e for e in events if isinstance(e, SpeechDiscarded) and e.reason.startswith("not speech")
+    ]
+    assert discarded
+    for event in events:
+        file_printer(False)(event)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(discarded) and all("(not spoken: not speech" in line for line in out)
+    show = live_printer(False)
+    for event in events:
+        show(event)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "(not spoken: not speech" in captured.err

@@ -7,9 +7,12 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
-from edge.cli_bridge import add_bridge_parser, handle_bridge
+from edge.cli.bridge import add_parser as add_bridge_parser
+from edge.cli.bridge import run as handle_bridge
 from firmware_bridge.port import BridgeError
 from firmware_bridge.protocol import EngineState
 from firmware_bridge.simulator import SimulatedDevice
@@ -25,7 +28,8 @@ def test_help_is_honest_about_the_controller(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         _parse("--help")
     text = capsys.readouterr().out
-    assert "simulated controller" in text and "edge live" in text and "VID:PID" in text
+    assert "simulated controller" in text and "edge live --bridge" in text and "VID:PID" in text
+    assert "--from" in text and "--input" in text  # the live session's options
 
 
 def test_parsing() -> None:
@@ -36,6 +40,8 @@ def test_parsing() -> None:
         None,
         handle_bridge,
     )
+    args = _parse("--port", "/dev/ttyACM0", "--from", "en", "--to", "es", "--mode", "vad")
+    assert (args.source, args.target, args.mode, args.baud) == ("en", "es", "vad", None)
     args = _parse("--json", "simulate", "--script", "s.txt")
     assert args.json and args.script == Path("s.txt")
     assert _parse("simulate", "--json").json
@@ -81,9 +87,25 @@ def test_user_errors(tmp_path: Path) -> None:
         handle_bridge(_parse("simulate", "--script", str(bad)))
 
 
-def test_port_mode_serves_a_device(capsys: pytest.CaptureFixture[str]) -> None:
+def test_port_mode_serves_a_device_with_a_live_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], moonshine_dir: Path, joe_dir: Path
+) -> None:
+    """`edge bridge --port` runs `edge live --bridge PORT`: push-to-talk by default."""
+    wav = tmp_path / "in.wav"
+    sf.write(wav, np.zeros(16000 * 3, np.float32), 16000)
+    session = ["--from", "en", "--to", "en", "--asr", str(moonshine_dir), "--tts", str(joe_dir)]
+    files = ["--input", str(wav), "--output", str(tmp_path / "out.wav"), "--speed", "2"]
     with SimulatedDevice() as device:
-        assert handle_bridge(_parse("--port", device.port_path, "--seconds", "1.0")) == 0
+        args = _parse("--port", device.port_path, "--seconds", "3.0", *session, *files, "--json")
+        assert handle_bridge(args) == 0
         assert device.view().state == EngineState.IDLE
-    out = capsys.readouterr().out
-    assert "bridge link_up" in out and "bridge port_closed" in out
+        assert device.view().language_pair == "EN>EN"
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    events = [r["event"] for r in records]
+    assert "link_up" in events and "port_closed" in events  # the bridge's log
+    start = next(r for r in records if r["event"] == "session_start")
+    assert start["mode"] == "ptt"
+    assert {"event": "handheld", "attached": True}.items() <= next(
+        r for r in records if r["event"] == "handheld"
+    ).items()
+    assert (tmp_path / "out.wav").is_file()

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.audio import resample
-from edge.engine import AudioBlock, Engine, EngineConfig, Stages, file_blocks
+from edge.audio import file_blocks, resample
+from edge.engine import AudioBlock, Engine, EngineConfig, Stages
 from edge.events import AudioOut, SpeechEnded, Transcript, Translation, UtteranceMetrics
 from edge.vad import VadConfig
 

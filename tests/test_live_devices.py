@@ -218,9 +218,21 @@ def test_translations_come_out_and_the_echo_is_not_translated(
     transcripts = [normalized(e["text"]) for e in edge.of("transcript")]
     assert len(transcripts) == len(said), transcripts  # nothing heard twice
     stats = edge.of("live_stats")[0]
-    assert stats["played"] == len(said) and stats["gated_s"] > 2.0
+    assert stats["played"] == len(said)
+    # With the AEC installed (the test extra) `auto` is full duplex: the echo is cancelled,
+    # never muted; without it, half duplex mutes the microphone while the device speaks.
+    if session["duplex"] == "full":
+        assert stats["gated_s"] == 0 and stats["aec_cpu_s"] > 0
+    else:
+        assert stats["gated_s"] > 2.0
     heard = [normalized(t) for t in _speech(speaker_rec, moonshine)]
-    assert len(heard) == len(said) and all(h for h in heard)
+    # A reply held because the user spoke again within the grace window (docs/live.md) is
+    # heard cut off, then whole when it is replayed: one reply, as many times as it was held.
+    replies = [
+        h for h, after in zip(heard, [*heard[1:], ""], strict=True) if not after.startswith(h)
+    ]
+    assert len(heard) - len(replies) <= stats["holds"], (heard, stats["holds"])
+    assert len(replies) == len(said) and all(replies), heard
     # The microphone did hear the device: every reply came back through the echo path.
     assert len(_speech(mic_rec, moonshine)) >= 2 * len(said)
 

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from edge.asr.base import SAMPLE_RATE
-from edge.engine import Engine, EngineConfig, Stages, file_blocks
+from edge.audio import file_blocks
+from edge.engine import Engine, EngineConfig, Stages
 from edge.events import (
     Event,
     PartialTranscript,

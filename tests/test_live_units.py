@@ -19,7 +19,7 @@ from edge.live.devices import (
     PortAudio,
     open_error,
 )
-from edge.live.filedev import EchoPath, MediaClock, read_ptt_script
+from edge.live.filedev import EchoPath, MediaClock, Room, read_ptt_script
 from edge.live.keyboard import FIRST_REPEAT_S, KeyDecoder
 from edge.live.streams import CaptureQueue, PlaybackQueue
 
@@ -266,8 +266,22 @@ def test_media_clock_runs_at_its_speed_and_stops() -> None:
 def test_echo_path_returns_what_was_played() -> None:
     echo = EchoPath(gain=0.5, output_rate=16000)
     echo.feed(np.ones(100, np.float32))
-    out = echo.take(150)
+    out = echo.take(0, 150)
     assert np.allclose(out[:100], 0.5) and np.all(out[100:] == 0)
+
+
+def test_room_echo_is_delayed_reverberant_and_as_loud_as_asked() -> None:
+    room = Room(delay_s=0.05, rt60_s=0.3, noise_dbfs=-120.0)
+    echo = EchoPath(gain=0.5, output_rate=16000, room=room)
+    played = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
+    echo.feed(played)
+    # Block by block, by media position: the same as one piece.
+    out = np.concatenate([echo.take(i, 512) for i in range(0, 16000, 512)])[:16000]
+    whole = np.convolve(played, room.impulse_response())[:16000] * 0.5
+    assert np.allclose(out, whole, atol=1e-4)
+    assert np.all(np.abs(out[:800]) < 1e-4)  # nothing before the 50 ms delay
+    level = np.sqrt(np.mean(out[8000:] ** 2)) / np.sqrt(np.mean(played**2))
+    assert 0.4 < level < 0.6
 
 
 DEVICE = DeviceInfo(3, "USB Audio Device", "ALSA", 1, 2, 48000)

@@ -133,7 +133,7 @@ def test_pull_gunzips_converts_and_records_the_graphs_as_derived(
 
     (report,) = store.verify(ID)
     assert report.ok and "derived by marian-onnx" in report.notes[0]
-    from edge.cli_models import _verify
+    from edge.cli.models import _verify
 
     assert _verify(store, ID) == 0
     assert "derived by marian-onnx" in capsys.readouterr().out

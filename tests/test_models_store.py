@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli_models import add_models_parser, handler
+from edge.cli.models import add_parser as add_models_parser
+from edge.cli.models import run as handler
 from edge.errors import EdgeError, LanguageError, ModelError
 from edge.models import Catalog, ModelStore, check_memory
 from edge.models.memory import InsufficientMemoryError, available_memory_mb, parse_size_mb

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from edge import doctor
-from edge.cli_models import _verify, handler
+from edge.cli.models import _verify
+from edge.cli.models import run as handler
 from edge.errors import ModelError
 from edge.models import Catalog, InstalledModel, ModelStore
 from edge.models.catalog import license_unverified, mutable_urls
@@ -183,7 +184,7 @@ def test_the_cli_offers_repin(tmp_path: Path, server, monkeypatch, capsys) -> No
     store = _store(tmp_path, _vad_toml(base), recorder)
     store.pull(VAD_ID, progress=False)
     served.files["/vad/silero_vad.onnx"] = _vad_variant()
-    monkeypatch.setattr("edge.cli_models.ModelStore", lambda: store)
+    monkeypatch.setattr("edge.cli.models.ModelStore", lambda: store)
     args = argparse.Namespace(
         models_command="pull",
         ids=[VAD_ID],

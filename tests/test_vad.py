@@ -3,16 +3,11 @@ import pytest
 
 from edge.audio import read_audio
 from edge.errors import EdgeError
-from edge.vad import VadConfig, VadSegmenter
+from edge.vad import VadConfig, VadSegmenter, segments
 
 
-def _segments(audio: np.ndarray, config: VadConfig | None = None, block: int = 1600):
-    segmenter = VadSegmenter(config)
-    out = []
-    for i in range(0, len(audio), block):
-        out += [u.ended for u in segmenter.accept(audio[i : i + block]) if u.ended is not None]
-    tail = segmenter.flush()
-    return out + ([tail] if tail else [])
+def _segments(audio: np.ndarray, config: VadConfig | None = None):
+    return segments(audio, config)
 
 
 def test_real_recording_gives_one_segment_per_phrase(beckett_wav) -> None:
@@ -60,3 +55,21 @@ def test_hangover_controls_whether_a_pause_splits(english_recording) -> None:
 def test_invalid_config_is_rejected() -> None:
     with pytest.raises(EdgeError):
         VadSegmenter(VadConfig(threshold=1.5))
+    with pytest.raises(EdgeError):
+        VadSegmenter(VadConfig(min_confident_s=-0.1))
+
+
+def test_tunes_the_vad_half_believes_are_not_speech_noisy_speech_is(beckett_wav) -> None:
+    """The confidence gate: a segment needs a run of frames the VAD is sure of."""
+    from tests.test_asr_guards import melody, padded, pink_noise
+
+    tunes = [padded(melody(6.0, seed)) for seed in (1, 2, 5, 13)]
+    ungated = VadConfig(min_confident_s=0.0)
+    assert all(_segments(tune, ungated) for tune in tunes)  # the VAD alone takes them for speech
+    assert all(_segments(tune) == [] for tune in tunes)
+    speech = read_audio(beckett_wav)
+    noise = pink_noise(1.0, len(speech) / 16000 + 0.1)[: len(speech)]
+    voiced = speech[np.abs(speech) > 0.01]
+    level = np.sqrt(np.mean(voiced**2)) / np.sqrt(np.mean(noise**2))  # 0 dB SNR
+    noisy = (speech + level * noise).astype(np.float32)
+    assert len(_segments(noisy)) == len(_segments(noisy, ungated)) == 6

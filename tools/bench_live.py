@@ -152,7 +152,7 @@ def measure_latency(setup: Setup, mode: str, work: Path, args: argparse.Namespac
         mode=mode,
         input=str(wav),
         output=str(out),
-        hangover_s=args.hangover,
+        min_silence_s=args.hangover,
         partial_interval_s=args.partial_interval,
         threads=args.threads,
     )
@@ -297,7 +297,7 @@ def cmd_partials(args: argparse.Namespace) -> list[dict[str, Any]]:
                 out = Path(tmp) / "out.wav"
                 config = LiveConfig(
                     source=setup.source, target=setup.target, input=str(wav), output=str(out),
-                    hangover_s=args.hangover, partial_interval_s=interval, threads=args.threads,
+                    min_silence_s=args.hangover, partial_interval_s=interval, threads=args.threads,
                 )  # fmt: skip
                 _log, _stats = run_session(config, lambda _s, _t, st=setup.stages: st)
                 starts = first_sounds(out, [t.end_s for t in turns])
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("latency", "idle", "hangover", "partials", "soak"))
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--hangover", type=float, default=LiveConfig.hangover_s)
+    parser.add_argument("--hangover", type=float, default=LiveConfig.min_silence_s)
     parser.add_argument("--partial-interval", type=float, default=0.0)
     parser.add_argument("--models-dir")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "edge-bench"))

@@ -12,8 +12,10 @@ off and on, in two pipelines of the demo models:
   language", the case where Whisper base loops);
 * Moonshine tiny -> Bergamot en->pt -> espeak-ng (foreign speech is the wrong language here).
 
-Non-speech runs with the real VAD and with a permissive one (threshold 0.02) that lets noise
-through to the recognizer, as a fooled VAD or a low ``--vad-threshold`` would. Each cell is
+Non-speech runs with the real VAD and with a permissive one (threshold 0.02, no confidence
+gate) that lets noise through to the recognizer, as a fooled VAD or a low ``--vad-threshold``
+would. "Off" is today's engine without its checks: guards off and the VAD's confidence gate
+(``VadConfig.min_confident_s``) off. Each cell is
 ``spoken/looped/rejected``: clips with any translated speech out, clips whose transcript or
 translation contains a repeated n-gram loop, clips with a ``rejected`` event. Last, the word
 error rate of the recognizers on the clean English sentences, guards off and on.
@@ -25,7 +27,10 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     import jiwer
-    import numpy as np
 
     from edge.asr.guards import OFF, GuardConfig
     from edge.asr.sherpa_offline import SherpaSegmentRecognizer
@@ -99,6 +103,11 @@ def main() -> int:
     )
     clean = [piper_speech(joe, s) for s in CLEAN_SENTENCES]
     rows += [("Piper joe English", clip, "eng_Latn", VadConfig()) for clip in clean]
+    for db in (10, 0):  # the gate must not cost speech in noise
+        rows += [
+            (f"Piper joe English, noise {db} dB", _noisy(clip, db), "eng_Latn", VadConfig())
+            for clip in clean[:4]
+        ]
 
     # counts[row][pipeline][guards on] = [clips, spoken, looped, rejected]
     counts: dict[str, dict[str, dict[bool, list[int]]]] = {}
@@ -108,7 +117,8 @@ def main() -> int:
             source = whisper_source if stages.direct is not None else "eng_Latn"
             for config in (OFF, GuardConfig()):
                 recognizer.guards = config
-                translator = SpeechTranslator(source, target, stages, vad)
+                gate = vad if config.enabled else replace(vad, min_confident_s=0.0)
+                translator = SpeechTranslator(source, target, stages, gate)
                 events = list(translator.stream([padded(audio)]))
                 texts = [e.text for e in events if isinstance(e, (Transcript, Translation))]
                 rejected = [e for e in events if isinstance(e, Rejected)]
@@ -150,6 +160,16 @@ def main() -> int:
         print(f"  {pipeline}, {reason}: {example[:110]}")
     print(f"\n{time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _noisy(clip: np.ndarray, snr_db: float) -> np.ndarray:
+    """The clip in pink noise at ``snr_db`` (speech power measured where it is voiced)."""
+    from tests.test_asr_guards import pink_noise
+
+    noise = pink_noise(1.0, len(clip) / 16000 + 0.1, seed=3)[: len(clip)]
+    voiced = clip[np.abs(clip) > 0.01]
+    level = np.sqrt(np.mean(voiced**2)) * 10 ** (-snr_db / 20)
+    return (clip + level * noise).astype(np.float32)
 
 
 if __name__ == "__main__":

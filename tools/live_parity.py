@@ -150,7 +150,7 @@ def main() -> int:
     parser.add_argument("--models-dir")
     parser.add_argument("--prefer", default="auto", choices=("auto", "cascade", "direct"))
     parser.add_argument("--speed", type=float, default=1.0, help="live pacing (files only)")
-    parser.add_argument("--hangover", type=float, default=0.6)
+    parser.add_argument("--hangover", type=float, default=LiveConfig.min_silence_s)
     parser.add_argument("--partial-interval", type=float, default=0.0)
     parser.add_argument("--duplex", default="half", choices=("half", "full"))
     parser.add_argument("--slow", type=float, default=0.0, help="ASR this many times slower")
@@ -174,7 +174,7 @@ def main() -> int:
             source=args.source, target=args.target, input=str(wav), output=str(work / "out.wav"),
             asr=args.asr, mt=args.mt, tts=args.tts, direct=args.direct,
             models_dir=args.models_dir, prefer=args.prefer, speed=args.speed,
-            hangover_s=args.hangover, partial_interval_s=args.partial_interval,
+            min_silence_s=args.hangover, partial_interval_s=args.partial_interval,
             duplex=args.duplex, threads=args.threads,
         )  # fmt: skip
         stages = ModelLoader(config).stages(args.source, args.target)

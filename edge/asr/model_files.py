@@ -1,28 +1,13 @@
-"""Finding a backend's files in a model directory, with or without ``edge_model.json``."""
+"""Finding a backend's files in a model directory, with or without a model record.
+
+The record itself is read by ``edge.models.record.read_record``.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from ..errors import ModelError
-
-METADATA_FILE = "edge_model.json"
-
-
-def read_metadata(model_dir: Path) -> dict[str, Any]:
-    """The model manager's record for an installed model, or {} for a bare directory."""
-    path = model_dir / METADATA_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} is unreadable: {exc}", "run: edge models verify") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path} is not a model record", "run: edge models verify")
-    return data
 
 
 def require_dir(model_dir: str | Path) -> Path:

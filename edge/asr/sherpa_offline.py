@@ -16,24 +16,23 @@ import numpy as np
 import sherpa_onnx
 
 from ..errors import ModelError
+from ..models.record import read_record, recognize_backend
 from .base import SAMPLE_RATE, Recognition
 from .guards import DEFAULT_GUARDS, GuardConfig, check_text, compression_ratio, token_key
-from .model_files import pick_file, read_metadata, require_dir
+from .model_files import pick_file, require_dir
 
+# The backends `load` handles; the registry (edge.models.record) routes these here.
 BACKENDS = ("sherpa-moonshine", "sherpa-whisper", "sherpa-sense-voice")
 
 
 def _detect_backend(model_dir: Path) -> str:
-    names = {p.name for p in model_dir.iterdir()}
-    if any("decoder_model_merged" in n for n in names) or any(n.endswith(".ort") for n in names):
-        return "sherpa-moonshine"
-    if any(n.endswith("-encoder.onnx") or n.endswith("-encoder.int8.onnx") for n in names):
-        return "sherpa-whisper"
-    if any(n.startswith("model") and n.endswith(".onnx") for n in names):
-        return "sherpa-sense-voice"
+    # The registry's file recognizers, in its order: Moonshine, Whisper, SenseVoice.
+    backend = recognize_backend(model_dir, among=BACKENDS)
+    if backend:
+        return backend
     raise ModelError(
         f"{model_dir} is not a Moonshine, Whisper or SenseVoice model for sherpa-onnx",
-        "check the directory, or name the backend in its edge_model.json",
+        "check the directory, or name the backend in its model record",
     )
 
 
@@ -46,11 +45,13 @@ class SherpaSegmentRecognizer:
         backend: str,
         languages: tuple[str, ...],
         guards: GuardConfig = DEFAULT_GUARDS,
+        task: str = "transcribe",
     ):
         self._recognizer = recognizer
         self.backend = backend
         self.languages = languages
         self.guards = guards
+        self.task = task  # "translate": Whisper's speech -> English text
 
     @classmethod
     def load(
@@ -62,15 +63,25 @@ class SherpaSegmentRecognizer:
         languages: tuple[str, ...] | None = None,
         prefer_int8: bool = True,
         guards: GuardConfig | None = None,
+        task: str = "transcribe",
     ) -> SherpaSegmentRecognizer:
+        """``task="translate"``: Whisper models only, speech in any of its languages -> English."""
         path = require_dir(model_dir)
-        meta = read_metadata(path)
-        backend = meta.get("backend") or _detect_backend(path)
-        files = {**meta.get("options", {}), **meta.get("files_by_role", {})}
-        langs = tuple(languages or meta.get("languages") or ())
+        record = read_record(path)
+        backend = (record.backend if record else "") or _detect_backend(path)
+        files: dict[str, str] = {}
+        if record is not None:
+            files = {**record.options, **record.roles, **record.extra.get("files_by_role", {})}
+        langs = tuple(languages or (record.languages if record else ()))
         onnx = ("*.int8.onnx", "*.onnx") if prefer_int8 else ("*.onnx",)
         tokens = str(pick_file(path, files.get("tokens"), ("tokens.txt", "*tokens.txt"), "tokens"))
         common = {"num_threads": num_threads, "provider": provider}
+        if task not in ("transcribe", "translate"):
+            raise ModelError(f"unknown ASR task '{task}'", "use transcribe or translate")
+        if task == "translate" and backend != "sherpa-whisper":
+            raise ModelError(
+                f"{path} cannot translate speech directly", "use a multilingual Whisper model"
+            )
         try:
             if backend == "sherpa-moonshine":
                 recognizer = sherpa_onnx.OfflineRecognizer.from_moonshine_v2(
@@ -96,6 +107,7 @@ class SherpaSegmentRecognizer:
                     decoder=str(pick_file(path, files.get("decoder"), dec, "decoder")),
                     tokens=tokens,
                     language=files.get("language", ""),
+                    task=task,
                     **common,
                 )
             elif backend == "sherpa-sense-voice":
@@ -114,7 +126,7 @@ class SherpaSegmentRecognizer:
             raise ModelError(
                 f"sherpa-onnx cannot load {path}: {exc}", "re-download the model"
             ) from None
-        return cls(recognizer, backend, langs, guards or DEFAULT_GUARDS)
+        return cls(recognizer, backend, langs, guards or DEFAULT_GUARDS, task)
 
     def recognize(self, audio: np.ndarray, lang: str | None = None) -> Recognition:
         stream = self._recognizer.create_stream()
@@ -123,6 +135,8 @@ class SherpaSegmentRecognizer:
         result = stream.result
         text = result.text.strip()
         detected = lang or (self.languages[0] if self.languages else "und")
+        if self.task == "translate":
+            detected = "eng_Latn"  # the text is English whatever was spoken
         if not self.guards.enabled or not text:
             return Recognition(text=text, lang=detected)
         tokens = _tokens(result)

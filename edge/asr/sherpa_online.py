@@ -14,7 +14,6 @@ that model family; only then is it handed to sherpa-onnx.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -27,8 +26,8 @@ import sherpa_onnx
 
 from edge.asr.base import SAMPLE_RATE, EndpointConfig
 from edge.errors import InputError, LanguageError, ModelError
+from edge.models.record import RECORD_FILE, ModelRecord, read_record
 
-MANIFEST = "edge_model.json"
 TRANSDUCER = "sherpa-online-transducer"
 ZIPFORMER2_CTC = "sherpa-online-zipformer2-ctc"
 NEMO_CTC = "sherpa-online-nemo-ctc"
@@ -42,6 +41,8 @@ BACKEND_ROLES: dict[str, tuple[str, ...]] = {
     NEMO_CTC: ("model", "tokens"),
     PARAFORMER: ("encoder", "decoder", "tokens"),
 }
+# The backends `load` handles; the registry (edge.models.record) routes these here.
+BACKENDS = tuple(BACKEND_ROLES)
 DECODING_METHODS = ("greedy_search", "modified_beam_search")
 # A single-file model found by name: Zipformer2 CTC or NeMo CTC, told apart by its metadata.
 _CTC_BY_METADATA = "ctc"
@@ -260,7 +261,8 @@ class SherpaStreamingRecognizer:
     ) -> SherpaStreamingRecognizer:
         """Load a streaming model directory as downloaded from the sherpa-onnx releases.
 
-        The files are taken from ``edge_model.json`` when the directory has one, otherwise
+        The files are taken from the model record when the directory has one (its ``files``
+        object, or the model manager's ``options``), otherwise
         recognized by name (``encoder*/decoder*/joiner*.onnx``, or one other ``*.onnx`` for
         CTC models), preferring ``*.int8.onnx`` when ``prefer_int8``. ``languages`` (FLORES-200
         codes) overrides the manifest's; with neither, the languages are unknown (empty).
@@ -288,8 +290,8 @@ class SherpaStreamingRecognizer:
             model_id, manifest_languages = root.name, ()
         else:
             backend, files = _manifest_files(root, manifest)
-            model_id = str(manifest.get("id") or root.name)
-            manifest_languages = _manifest_languages(root, manifest)
+            model_id = manifest.id or root.name
+            manifest_languages = manifest.languages
         chosen_languages = manifest_languages if languages is None else tuple(languages)
         _check_languages(chosen_languages)
         if backend != TRANSDUCER and decoding_method != "greedy_search":
@@ -556,58 +558,39 @@ def _read_tokens(path: Path) -> _Tokens:
     return _Tokens(path, frozenset(ids), frozenset(symbols))
 
 
-def _read_manifest(root: Path) -> dict | None:
-    path = root / MANIFEST
-    if not path.is_file():
+def _read_manifest(root: Path) -> ModelRecord | None:
+    record = read_record(root)
+    if record is None:
         return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read {path}: {exc}", fix=f"fix or delete {MANIFEST}") from exc
-    if not isinstance(manifest, dict):
-        raise ModelError(f"{path} is not a JSON object", fix=f"fix or delete {MANIFEST}")
-    kind = manifest.get("kind")
-    if kind != "asr-streaming":
+    if "asr-streaming" not in record.kinds:
         raise ModelError(
-            f"{path} has kind {kind!r}: not a streaming speech recognizer",
-            fix="pass a directory whose edge_model.json has kind 'asr-streaming'",
+            f"{root / RECORD_FILE} has kind {record.kind or None!r}: not a streaming speech "
+            "recognizer",
+            fix=f"pass a directory whose {RECORD_FILE} has kind 'asr-streaming'",
         )
-    return manifest
+    return record
 
 
-def _manifest_files(root: Path, manifest: Mapping) -> tuple[str, dict[str, Path]]:
-    backend = manifest.get("backend")
+def _manifest_files(root: Path, manifest: ModelRecord) -> tuple[str, dict[str, Path]]:
+    backend = manifest.backend
     if backend not in BACKEND_ROLES:
         raise ModelError(
-            f"{root / MANIFEST} names backend {backend!r}",
+            f"{root / RECORD_FILE} names backend {backend or None!r}",
             fix=f"use one of {', '.join(BACKEND_ROLES)}",
         )
-    named = manifest.get("files") or {}
-    if not isinstance(named, dict):
-        raise ModelError(
-            f"{root / MANIFEST}: 'files' must be an object",
-            fix='write e.g. "files": {"encoder": "encoder.int8.onnx", ...}',
-        )
+    # A hand-written record names the files under "files"; the model manager's, which
+    # lists the installed files there, under "options" (from the catalog entry).
+    named: Mapping[str, object] = manifest.roles or manifest.options
     files: dict[str, Path] = {}
     for role in BACKEND_ROLES[backend]:
         name = named.get(role, "tokens.txt" if role == "tokens" else None)
         if not name:
             raise ModelError(
-                f"{root / MANIFEST} names no {role} file for {backend}",
+                f"{root / RECORD_FILE} names no {role} file for {backend}",
                 fix=f'add "{role}": "<file name>" under "files"',
             )
         files[role] = root / str(name) if role == "tokens" else _existing(root / str(name), role)
     return backend, files
-
-
-def _manifest_languages(root: Path, manifest: Mapping) -> tuple[str, ...]:
-    languages = manifest.get("languages", [])
-    if not isinstance(languages, list) or not all(isinstance(c, str) for c in languages):
-        raise ModelError(
-            f"{root / MANIFEST}: 'languages' must be a list of FLORES-200 codes",
-            fix='write e.g. "languages": ["eng_Latn"]',
-        )
-    return tuple(languages)
 
 
 def _check_languages(languages: tuple[str, ...]) -> None:
@@ -660,7 +643,7 @@ def _pick_variant(
         names = ", ".join(sorted(variants_by_base))
         raise ModelError(
             f"{root} holds several {role} models ({names}) and it is unclear which to use",
-            fix=f"write {MANIFEST} naming the files, or remove the ones not wanted",
+            fix=f"write {RECORD_FILE} naming the files, or remove the ones not wanted",
         )
     variants = next(iter(variants_by_base.values()))
     order = ("int8", "float") if prefer_int8 else ("float", "int8")

@@ -15,6 +15,7 @@ import tokenizers
 
 from ..errors import LanguageError, ModelError
 from ..languages import from_whisper_code, to_flores, whisper_code
+from ..models.record import read_record
 from .base import SAMPLE_RATE, Recognition
 from .guards import (
     DEFAULT_GUARDS,
@@ -24,7 +25,7 @@ from .guards import (
     max_tokens,
     token_key,
 )
-from .model_files import read_metadata, require_dir
+from .model_files import require_dir
 
 N_FFT = 400
 HOP = 160
@@ -147,9 +148,9 @@ class WhisperCT2:
             raise ModelError(
                 f"cannot load Whisper model {path}: {exc}", "re-download the model"
             ) from None
-        meta = read_metadata(path)
-        if meta.get("languages"):
-            languages = tuple(meta["languages"])
+        record = read_record(path)
+        if record is not None and record.languages:
+            languages = record.languages
         elif model.is_multilingual:
             languages = _languages_from_config(path / "config.json", tokenizer)
         else:

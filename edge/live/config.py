@@ -5,7 +5,7 @@ from = "es"
 to = "en"
 mode = "vad"            # vad | ptt
 two_way = false         # identify each utterance as `from` or `to`, answer in the other
-duplex = "half"         # half: mute the microphone while speaking; full: headsets
+duplex = "auto"         # full: echo cancellation, the microphone stays open; half: muted
 
 [audio]
 input = "USB"           # device index, name substring, or a WAV/FLAC file
@@ -13,10 +13,13 @@ output = "default"
 volume = 80
 
 [vad]
-hangover_s = 0.6
+min_silence_s = 0.6
 ```
 
-The full list of keys is ``SECTIONS`` below; docs/live.md describes each.
+Each setting is a field of ``LiveConfig`` (edge.settings): its TOML table and key, its flag
+and its bounds are derived from the field. The VAD, model, runtime and speech settings are
+inherited from the dataclasses ``edge translate`` uses, so both commands spell them alike.
+``SECTIONS`` lists the keys; docs/live.md describes each.
 """
 
 from __future__ import annotations
@@ -27,9 +30,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cli import Bounds
 from ..errors import EdgeError
-from ..tts.chunking import FIRST_PHRASE_WORDS
+from ..settings import (
+    Bounds,
+    LanguageSettings,
+    ModelSettings,
+    OutputSettings,
+    RuntimeSettings,
+    SpeechSettings,
+    bounds,
+    label,
+    redefault,
+    setting,
+    settings,
+    toml_key,
+    warn_renamed,
+)
+from ..vad import RENAMED, VadConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,32 +55,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MODES = ("vad", "ptt")
-DUPLEX = ("half", "full")
-
-
-# The numeric settings and the values each accepts (never NaN or infinity), for the config
-# file and the flags alike (edge.cli_live builds its argparse types from this).
-LIMITS: dict[str, Bounds] = {
-    "input_rate": Bounds(8000, 192000),
-    "output_rate": Bounds(8000, 192000),
-    "volume": Bounds(0, 100),
-    "echo_guard_s": Bounds(0, 60),
-    "max_backlog_s": Bounds(1, 3600),
-    "speed": Bounds(0, 1000, exclusive=True),
-    "simulate_echo": Bounds(0, 1),
-    "vad_threshold": Bounds(0, 1, exclusive=True),
-    "min_speech_s": Bounds(0, 3600),
-    "hangover_s": Bounds(0.05, 60),
-    "max_utterance_s": Bounds(1, 3600),
-    "speech_pad_s": Bounds(0, 3600),
-    "partial_interval_s": Bounds(0, 3600),
-    "first_phrase_words": Bounds(0, 100),
-    "ptt_pre_roll_s": Bounds(0, 60),
-    "ptt_tail_s": Bounds(0, 60),
-    "threads": Bounds(1, 256),
-    "beam_size": Bounds(1, 64),
-    "max_seconds": Bounds(0, None, exclusive=True),
-}
+DUPLEX = ("auto", "full", "half")
+RATE = Bounds(8000, 192000)
 
 
 class ConfigError(EdgeError):
@@ -73,50 +66,168 @@ class ConfigError(EdgeError):
 
 
 @dataclass
-class LiveConfig:
-    source: str = ""
-    target: str = ""
-    two_way: bool = False
-    mode: str = "vad"
-    duplex: str = "half"
-    # audio
-    input: str | None = None  # None: the default capture device
-    output: str | None = None  # None: the default playback device
-    input_rate: int | None = None  # None: the device's native rate
-    output_rate: int | None = None
-    volume: int = 80
-    echo_guard_s: float = 0.25  # microphone stays muted this long after playback ends
-    max_backlog_s: float = 20.0  # audio kept while processing is behind; older audio dropped
-    speed: float = 1.0  # file input and output only: run faster than real time
-    simulate_echo: float = 0.0  # file input and output only: feed the output back, this loud
-    # voice activity detection
-    vad_threshold: float = 0.5
-    min_speech_s: float = 0.25
-    hangover_s: float = 0.6  # chosen by measurement: see docs/live.md
-    max_utterance_s: float = 15.0
-    speech_pad_s: float = 0.1
-    partial_interval_s: float = 0.0
-    # speak a first sentence from its first phrase of at least this many words (0: clauses)
-    first_phrase_words: int = FIRST_PHRASE_WORDS
+class LiveConfig(
+    OutputSettings, SpeechSettings, RuntimeSettings, ModelSettings, VadConfig, LanguageSettings
+):
+    """A live session. Inherited: languages, VAD (``[vad]``), models, runtime, first phrase, json."""
+
+    two_way: bool = setting(
+        False,
+        kind=bool,
+        help="conversation: identify each utterance as --from or --to, answer in the other",
+    )
+    mode: str = setting("vad", choices=MODES, help="push-to-talk or hands-free (vad)")
+    duplex: str = setting(
+        "auto",
+        choices=DUPLEX,
+        help="full: echo cancellation keeps the microphone open, barge-in by voice; half: mute "
+        "it while speaking; auto (default): full with a microphone, a speaker and the AEC",
+    )
+    grace_s: float = setting(  # measured: docs/live.md (Full duplex)
+        1.0,
+        section="vad",
+        bounds=Bounds(0, 60),
+        metavar="S",
+        help="full duplex: speech this soon after an utterance ended holds its translation "
+        "until the speaker stops, instead of barging in (0: barge in)",
+    )
+    # the handheld (firmware_bridge): its buttons drive the session, its LEDs follow it
+    bridge: str | None = setting(
+        None,
+        section="bridge",
+        key="port",
+        metavar="PORT|VID:PID",
+        help="handheld on this serial port (/dev/ttyACM0) or USB id (2E8A:000A): push-to-talk, "
+        "swap and volume buttons, LEDs and display; re-attached after an unplug",
+    )
+    bridge_baud: int = setting(
+        115200,
+        section="bridge",
+        key="baud",
+        bounds=Bounds(1200, 4_000_000),
+        kind=int,
+        metavar="BAUD",
+        help="UART speed (USB ignores it)",
+    )
+    # audio; None: the default capture and playback devices at their native rates
+    input: str | None = setting(
+        None, section="audio", metavar="DEVICE|FILE.wav", help="index, name part, or a file"
+    )
+    output: str | None = setting(
+        None, section="audio", metavar="DEVICE|FILE.wav", help="index, name part, or a file"
+    )
+    input_rate: int | None = setting(
+        None, section="audio", bounds=RATE, kind=int, metavar="HZ", help="default: the device's own"
+    )
+    output_rate: int | None = setting(
+        None, section="audio", bounds=RATE, kind=int, metavar="HZ", help="default: the device's own"
+    )
+    volume: int = setting(
+        80, section="audio", bounds=Bounds(0, 100), kind=int, metavar="0-100", help="0 to 100"
+    )
+    echo_guard_s: float = setting(
+        0.25, section="audio", bounds=Bounds(0, 60), metavar="S", help="mute after speaking"
+    )
+    max_backlog_s: float = setting(  # older audio is dropped while processing is behind
+        20.0, section="audio", bounds=Bounds(1, 3600), metavar="S", help="audio kept when behind"
+    )
+    speed: float = setting(
+        1.0,
+        section="audio",
+        bounds=Bounds(0, 1000, exclusive=True),
+        help="files only: faster than real time",
+    )
+    simulate_echo: float = setting(
+        0.0,
+        section="audio",
+        bounds=Bounds(0, 1),
+        metavar="GAIN",
+        help="files only: feed the output back, this loud",
+    )
+    room_delay_s: float = setting(
+        0.04,
+        section="audio",
+        bounds=Bounds(0, 1),
+        metavar="S",
+        help="files only: with --simulate-echo, the speaker-to-microphone delay",
+    )
+    room_rt60_s: float = setting(
+        0.3,
+        section="audio",
+        bounds=Bounds(0, 2),
+        metavar="S",
+        help="files only: with --simulate-echo, the room's reverberation time (0: none)",
+    )
+    # voice activity detection: VadConfig's settings, with the live defaults
+    min_silence_s: float = redefault(VadConfig, "min_silence_s", 0.6)  # measured: docs/live.md
+    max_segment_s: float = redefault(VadConfig, "max_segment_s", 15.0)
+    partial_interval_s: float = setting(
+        0.0,
+        section="vad",
+        bounds=Bounds(0, 3600),
+        metavar="S",
+        help="re-decode while speaking (0: off)",
+    )
     # push-to-talk
-    ptt_key: str = "space"
-    ptt_pre_roll_s: float = 0.3
-    ptt_tail_s: float = 0.2
-    ptt_script: str | None = None  # file input: "PRESS RELEASE" lines, or "auto"
-    # models
-    asr: str | dict[str, str] | None = None  # one directory, or one per language (two-way)
-    mt: str | list[str] | None = None
-    tts: str | dict[str, str] | None = None
-    direct: str | None = None
-    lid: str | None = None  # multilingual Whisper for language ID (two-way)
-    models_dir: str | None = None
-    prefer: str = "auto"
-    # runtime
-    device: str = "auto"  # CUDA for the stages that load and run there, else CPU
-    threads: int | None = None  # ASR and MT threads; None: measured per stage for the cores
-    beam_size: int = 1
-    json: bool = False
-    max_seconds: float | None = None  # stop after this long (unattended tests)
+    ptt_key: str = setting(
+        "space", section="ptt", key="key", metavar="KEY", help="terminal key (default: space)"
+    )
+    ptt_pre_roll_s: float = setting(
+        0.3,
+        section="ptt",
+        key="pre_roll_s",
+        bounds=Bounds(0, 60),
+        metavar="S",
+        help="audio kept before a press",
+    )
+    ptt_tail_s: float = setting(
+        0.2,
+        section="ptt",
+        key="tail_s",
+        bounds=Bounds(0, 60),
+        metavar="S",
+        help="audio kept after a release",
+    )
+    ptt_script: str | None = setting(
+        None,
+        section="ptt",
+        key="script",
+        metavar="FILE|auto",
+        help="file input: presses as 'PRESS RELEASE' lines in seconds, or auto (around speech)",
+    )
+    max_seconds: float | None = setting(  # unattended tests
+        None,
+        section="runtime",
+        bounds=Bounds(0, None, exclusive=True),
+        metavar="S",
+        help="stop after this long",
+    )
+    # the kiosk screen (edge.ui, docs/kiosk.md): [ui] enabled, port, host
+    ui: bool = setting(
+        False,
+        section="ui",
+        key="enabled",
+        kind=bool,
+        help="serve the kiosk screen: captions, push-to-talk button, language picker "
+        "(docs/kiosk.md)",
+    )
+    ui_port: int = setting(
+        8765,
+        section="ui",
+        key="port",
+        bounds=Bounds(1, 65535),
+        kind=int,
+        metavar="PORT",
+        help="the kiosk screen's port",
+    )
+    ui_host: str = setting(
+        "127.0.0.1",
+        section="ui",
+        key="host",
+        metavar="HOST",
+        help="address the kiosk screen listens on; anything but 127.0.0.1 opens it to the "
+        "network, without a password (default: 127.0.0.1)",
+    )
 
     @property
     def input_is_file(self) -> bool:
@@ -126,6 +237,15 @@ class LiveConfig:
     def output_is_file(self) -> bool:
         return is_audio_file(self.output)
 
+    @property
+    def vad_threshold(self) -> float:
+        """``threshold`` by its setting name (``--vad-threshold``)."""
+        return self.threshold
+
+    @vad_threshold.setter
+    def vad_threshold(self, value: float) -> None:
+        self.threshold = value
+
     def validate(self) -> None:
         if not self.source or not self.target:
             raise ConfigError("the language pair is not set", "pass --from LANG --to LANG")
@@ -133,11 +253,11 @@ class LiveConfig:
             raise ConfigError(f"unknown mode {self.mode!r}", f"use one of {', '.join(MODES)}")
         if self.duplex not in DUPLEX:
             raise ConfigError(f"unknown duplex {self.duplex!r}", f"use one of {', '.join(DUPLEX)}")
-        for name, bounds in LIMITS.items():
-            value = getattr(self, name)
-            problem = None if value is None else bounds.problem(value)
+        for f in settings(LiveConfig):
+            value, limits = getattr(self, f.name), bounds(f)
+            problem = None if value is None or limits is None else limits.problem(value)
             if problem is not None:
-                raise ConfigError(f"{name} = {value} is out of range", f"it {problem}")
+                raise ConfigError(f"{label(f)} = {value} is out of range", f"it {problem}")
         if self.output_is_file and Path(str(self.output)).suffix.lower() != ".wav":
             raise ConfigError(
                 f"cannot write {self.output}: the output file is WAV",
@@ -153,72 +273,66 @@ class LiveConfig:
             raise ConfigError("simulate_echo needs file input and output", "drop it for devices")
         if self.ptt_script and not self.input_is_file:
             raise ConfigError("a push-to-talk script needs a file as input", "use --input FILE.wav")
-        if self.mode == "ptt" and self.input_is_file and not self.ptt_script:
+        # With a handheld the presses come from its button, also on a file as input.
+        if self.mode == "ptt" and self.input_is_file and not (self.ptt_script or self.bridge):
             raise ConfigError(
                 "push-to-talk on a file needs the presses",
                 "pass --ptt-script FILE (lines 'PRESS RELEASE' in seconds) or --ptt-script auto",
             )
+
+    def vad_config(self) -> VadConfig:
+        """The segmenter's part of these settings."""
+        return VadConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(VadConfig)})
+
+
+def _renamed_property(old: str, new: str) -> property:
+    def get(self: LiveConfig) -> Any:
+        warn_renamed(old, new)
+        return getattr(self, new)
+
+    def put(self: LiveConfig, value: Any) -> None:
+        warn_renamed(old, new)
+        setattr(self, new, value)
+
+    return property(get, put, doc=f"Deprecated: {new}.")
+
+
+def _accept_renamed(cls: type[LiveConfig]) -> None:
+    """Let ``LiveConfig(hangover_s=...)`` and ``config.hangover_s`` keep working (warned)."""
+    init = cls.__init__
+
+    def __init__(self: LiveConfig, *args: Any, **kwargs: Any) -> None:
+        for old, new in RENAMED.items():
+            if old in kwargs:
+                warn_renamed(old, new)
+                kwargs[new] = kwargs.pop(old)
+        init(self, *args, **kwargs)
+
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    for old, new in RENAMED.items():
+        setattr(cls, old, _renamed_property(old, new))
+
+
+_accept_renamed(LiveConfig)
 
 
 def is_audio_file(spec: str | None) -> bool:
     return spec is not None and Path(spec).suffix.lower() in AUDIO_SUFFIXES
 
 
-# TOML section -> {key: LiveConfig field}. Top-level keys are in the "" section.
-SECTIONS: dict[str, dict[str, str]] = {
-    "": {
-        "from": "source",
-        "to": "target",
-        "two_way": "two_way",
-        "mode": "mode",
-        "duplex": "duplex",
-        "first_phrase_words": "first_phrase_words",
-    },
-    "audio": {
-        "input": "input",
-        "output": "output",
-        "input_rate": "input_rate",
-        "output_rate": "output_rate",
-        "volume": "volume",
-        "echo_guard_s": "echo_guard_s",
-        "max_backlog_s": "max_backlog_s",
-        "speed": "speed",
-        "simulate_echo": "simulate_echo",
-    },
-    "vad": {
-        "threshold": "vad_threshold",
-        "min_speech_s": "min_speech_s",
-        "hangover_s": "hangover_s",
-        "max_utterance_s": "max_utterance_s",
-        "speech_pad_s": "speech_pad_s",
-        "partial_interval_s": "partial_interval_s",
-    },
-    "ptt": {
-        "key": "ptt_key",
-        "pre_roll_s": "ptt_pre_roll_s",
-        "tail_s": "ptt_tail_s",
-        "script": "ptt_script",
-    },
-    "models": {
-        "asr": "asr",
-        "mt": "mt",
-        "tts": "tts",
-        "direct": "direct",
-        "lid": "lid",
-        "models_dir": "models_dir",
-        "prefer": "prefer",
-    },
-    "runtime": {
-        "device": "device",
-        "threads": "threads",
-        "beam_size": "beam_size",
-        "json": "json",
-        "max_seconds": "max_seconds",
-    },
+# TOML table -> {key: LiveConfig field}, derived from the fields. Top-level keys are in "".
+SECTIONS: dict[str, dict[str, str]] = {}
+for _f in settings(LiveConfig):
+    SECTIONS.setdefault(_f.metadata["section"], {})[toml_key(_f)] = _f.name
+# The numeric settings and the values each accepts (never NaN or infinity).
+LIMITS: dict[str, Bounds] = {
+    f.name: limits for f in settings(LiveConfig) if (limits := bounds(f)) is not None
 }
 # Fields whose relative paths are relative to the config file.
 PATH_FIELDS = ("ptt_script", "asr", "mt", "tts", "direct", "lid", "models_dir")
 _FIELDS = {f.name: f for f in dataclasses.fields(LiveConfig)}
+_QUIET_ALIASES = {"vad_threshold": "threshold"}  # the field's name before it was VadConfig's
 
 
 def load_config(path: str | Path) -> LiveConfig:
@@ -233,9 +347,9 @@ def load_config(path: str | Path) -> LiveConfig:
     for key, value in data.items():
         if isinstance(value, dict) and key in SECTIONS and key:
             for sub, item in value.items():
-                values[_field(path, key, sub)] = item
+                values[_field(path, key, sub, item)] = item
         else:
-            values[_field(path, "", key)] = value
+            values[_field(path, "", key, value)] = value
     base = path.resolve().parent
     for name in ("input", "output"):
         if is_audio_file(values.get(name)):
@@ -247,8 +361,18 @@ def load_config(path: str | Path) -> LiveConfig:
     return apply(LiveConfig(), values, str(path))
 
 
-def _field(path: Path, section: str, key: str) -> str:
+def _field(path: Path, section: str, key: str, value: Any) -> str:
+    """The field that ``key`` of table ``[section]`` sets."""
     table = SECTIONS.get(section)
+    if table is not None and key not in table and RENAMED.get(key) in table.values():
+        new = RENAMED[key]
+        limits = LIMITS.get(new)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        problem = limits.problem(value) if limits is not None and number else None
+        if problem is not None:  # named as written: the user looks for their own key
+            raise ConfigError(f"{path}: {key} = {value} is out of range", f"it {problem}")
+        warn_renamed(key, new, f"{path}: [{section}]")
+        return new
     if table is None or key not in table:
         where = f"[{section}] " if section else ""
         known = ", ".join(table) if table is not None else ", ".join(s for s in SECTIONS if s)
@@ -277,6 +401,9 @@ def apply(config: LiveConfig, values: dict[str, Any], origin: str = "flags") -> 
     for name, value in values.items():
         if value is None:
             continue
+        if name in RENAMED:
+            warn_renamed(name, RENAMED[name])
+        name = RENAMED.get(name) or _QUIET_ALIASES.get(name, name)
         changes[name] = _coerce(name, value, origin)
     return dataclasses.replace(config, **changes)
 

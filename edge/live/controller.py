@@ -8,11 +8,17 @@ States (published as ``StateChanged``; the first that holds wins):
     thinking   an utterance has ended and its translation is not played yet
     idle       waiting for speech or a press
 
-Echo: in half duplex the microphone is muted while the device speaks and for
-``echo_guard_s`` after, and translated speech waits while the user is talking, so the
-device never hears (and re-translates) itself. Barge-in: a push-to-talk press, or in full
-duplex (headsets) speech onset, drops the speech of every earlier utterance; the playback
-callback goes silent within one device buffer (20 ms).
+Echo: in full duplex (the default with a microphone, a speaker and the AEC, edge.live.aec)
+the microphone stays open: every rendered block is the echo canceller's far-end reference,
+fed in wall-time order before the capture that holds its echo, and VAD, ASR and barge-in
+hear only the cancelled signal. In half duplex (no AEC, or asked for) the microphone is
+muted while the device speaks and for ``echo_guard_s`` after, and translated speech waits
+while the user is talking, so the device never hears (and re-translates) itself.
+
+Barge-in: a push-to-talk press, or in full duplex speech onset, drops the speech of every
+earlier utterance; the playback callback goes silent within one device buffer (20 ms).
+Speech that starts within ``grace_s`` of an utterance's confirmed end is the same speaker
+going on after a pause: it holds that translation (silent, kept) until they stop, instead.
 
 Real time: the capture callback only appends to a lock-free queue. If processing falls
 behind, partial re-decoding and speculation are skipped first (``EngineConfig.behind_s``);
@@ -26,11 +32,14 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import soxr
 
+from ..asr.base import SAMPLE_RATE
 from ..audio import resample
 from ..engine import AudioBlock, Engine, PushToTalk, SpeechDiscarded, Stages
 from ..errors import EdgeError
@@ -44,7 +53,8 @@ from ..events import (
     UtteranceMetrics,
 )
 from ..languages import to_flores, to_iso639_1
-from .config import LiveConfig
+from . import aec
+from .config import ConfigError, LiveConfig
 from .devices import CALLBACK_S, DeviceCapture, DeviceError, DevicePlayback, PortAudio
 from .events import (
     ControllerSnapshot,
@@ -62,6 +72,7 @@ from .filedev import (
     FileCapture,
     FilePlayback,
     MediaClock,
+    Room,
     ptt_script_from_speech,
     read_ptt_script,
 )
@@ -74,6 +85,7 @@ STATES = ("idle", "listening", "thinking", "speaking", "error")
 SENTENCE_GAP_S = 0.15  # pause between the sentences of one translation
 STALL_S = 2.0  # a device silent this long is considered gone
 RETRY_S = 1.0  # how often a lost device is looked for
+REFERENCE_WAIT_S = 0.1  # longest wait for the echo reference of a capture block
 _ENGINE_DONE = object()
 
 
@@ -109,6 +121,7 @@ class LiveController:
     ) -> None:
         config.validate()
         self.config = config
+        self.duplex = resolve_duplex(config)
         self._load_stages = load_stages
         self._on_event = on_event
         self._lock = threading.RLock()
@@ -134,6 +147,19 @@ class LiveController:
         self._playback_q = PlaybackQueue()
         self._playback_q.gain = _gain(self._volume)
         self._capture_q.gate = self._gate_closed
+        self.aec: aec.EchoCanceller | None = None
+        self._reference: deque[tuple[float, np.ndarray, int]] = deque(
+            maxlen=int(config.max_backlog_s / 0.01) + 64  # 10 ms blocks or longer
+        )
+        self._reference_resampler: tuple[int, soxr.ResampleStream | None] | None = None
+        self._reference_until = 0.0  # wall time of the newest rendered block
+        self._confirmed_end_s: float | None = None  # where the last utterance's end was confirmed
+        self._holding = False
+        self._holds = 0
+        if self.duplex == "full":
+            self.aec = aec.EchoCanceller()
+            self._playback_q.monitor = self._on_rendered
+            self._capture_q.processor = self._cancel_echo
         self._host: PortAudio | None = None
         self._capture: DeviceCapture | FileCapture | None = None
         self._playback: DevicePlayback | FilePlayback | None = None
@@ -157,6 +183,18 @@ class LiveController:
                 self._publish(LanguagePairChanged(self.language_pair))
                 return
             self._swap_to = (self._target, self._source)
+
+    def set_language_pair(self, source: str, target: str) -> None:
+        """Another pair (the kiosk screen's picker): its models load, as a swap's do, once
+        the current utterances are finished; a pair that fails to load is an ``error``."""
+        wanted = (to_flores(source), to_flores(target))
+        with self._lock:
+            if wanted == (self._source, self._target):
+                return
+            if self.config.two_way and wanted == (self._target, self._source):
+                self.swap_languages()
+                return
+            self._swap_to = wanted
 
     def set_volume(self, level: int) -> None:
         with self._lock:
@@ -207,6 +245,7 @@ class LiveController:
                     self.language_pair,
                     _describe(self._capture),
                     _describe(self._playback),
+                    self.duplex,
                 )
             )
             self._dispatch(started)
@@ -228,13 +267,55 @@ class LiveController:
         voice_rate = _voice_rate(self._stages)
         echo = None
         if cfg.output_is_file and cfg.simulate_echo:
-            echo = EchoPath(cfg.simulate_echo, cfg.output_rate or voice_rate)
+            room = Room(cfg.room_delay_s, cfg.room_rt60_s)
+            echo = EchoPath(cfg.simulate_echo, cfg.output_rate or voice_rate, room)
         try:
             self._playback = self._open_playback(voice_rate, echo)
             self._capture = self._open_capture(echo)
         except BaseException:
             self._shutdown(commit=False)
             raise
+        self._set_echo_delay()
+
+    def _set_echo_delay(self) -> None:
+        """The AEC's hint: the devices' latencies (AEC3 finds the room's part itself)."""
+        if self.aec is None:
+            return
+        latency = self._playback_q.output_latency_s
+        latency += getattr(self._capture, "input_latency_s", 0.0)
+        self.aec.set_delay_ms(latency * 1000)
+
+    def _on_rendered(self, samples: np.ndarray, wall: float) -> None:
+        """From the playback callback: keep the far-end reference (an append, no work)."""
+        self._reference.append((wall, samples, self._playback_q.sample_rate))
+        self._reference_until = wall
+
+    def _cancel_echo(self, samples: np.ndarray, wall: float) -> np.ndarray:
+        """In the engine's thread: the reference rendered before this capture block ended
+        goes in first (render leads its echo), then the block comes out without the echo."""
+        assert self.aec is not None
+        # A playback thread that is late must not let the echo reach the canceller before
+        # its reference does (a device's output latency leaves room; a file's may not).
+        deadline = time.perf_counter() + REFERENCE_WAIT_S
+        while self._reference_until < wall and time.perf_counter() < deadline:
+            if self._stopping.is_set() or wall - self._reference_until > 0.5:
+                break  # the playback is not running (not started yet, or its device is gone)
+            time.sleep(0.002)
+        while self._reference and self._reference[0][0] < wall:
+            _wall, played, rate = self._reference.popleft()
+            if self._reference_resampler is None or self._reference_resampler[0] != rate:
+                # Quick cubic: no look-ahead. HQ holds back its first 20+ ms, and a reference
+                # that late lets a near echo reach the canceller first (measured: no
+                # cancellation at 20 ms of room delay); QQ cancels as well as HQ.
+                stream = (
+                    None
+                    if rate == SAMPLE_RATE
+                    else soxr.ResampleStream(rate, SAMPLE_RATE, 1, "float32", quality="QQ")
+                )
+                self._reference_resampler = (rate, stream)
+            stream = self._reference_resampler[1]
+            self.aec.process_render(played if stream is None else stream.resample_chunk(played))
+        return self.aec.process_capture(samples)
 
     def _open_capture(self, echo: EchoPath | None) -> DeviceCapture | FileCapture:
         cfg = self.config
@@ -337,6 +418,7 @@ class LiveController:
                     self._host.close()
                     self._host = None
                 continue
+            self._set_echo_delay()
             log.warning("audio devices are back")
             with self._lock:
                 self._fault = None
@@ -420,15 +502,18 @@ class LiveController:
                 self._utterances.setdefault(event.utterance_id, _Utterance())
                 if self.config.mode == "vad":
                     self._in_speech = True
-                    if self.config.duplex == "full" and self._playback_q.busy:
-                        self._barge_in(event.utterance_id - 1)
+                    if self.duplex == "full":
+                        self._talked_over(event)
             elif isinstance(event, SpeechEnded):
                 self._in_speech = False
+                self._release_hold()
                 utterance = self._utterances.setdefault(event.utterance_id, _Utterance())
                 utterance.speech_end_wall = self._capture_q.wall_of(event.end_s)
+                self._confirmed_end_s = event.end_s + self.config.min_silence_s
                 self._counters.utterances += 1
             elif isinstance(event, SpeechDiscarded):
                 self._in_speech = False
+                self._release_hold()
                 self._utterances.pop(event.utterance_id, None)
             elif isinstance(event, AudioOut):
                 self._on_audio(event)
@@ -453,11 +538,36 @@ class LiveController:
         utterance.last_sentence = event.sentence_index
         self._deferred.append((uid, samples))
 
+    def _talked_over(self, event: SpeechStarted) -> None:
+        """Full duplex, speech onset: the speaker going on after a pause holds the pending
+        translation; anyone speaking later over the device's voice barges in."""
+        ended = self._confirmed_end_s
+        pending = (
+            self._playback_q.busy
+            or bool(self._deferred)
+            or bool(self._utterances_before(event.utterance_id))
+        )
+        if pending and ended is not None and event.start_s <= ended + self.config.grace_s:
+            if not self._holding:
+                self._holding = True
+                self._holds += 1
+                self._playback_q.hold()
+        elif self._playback_q.busy:
+            self._barge_in(event.utterance_id - 1)
+
+    def _utterances_before(self, uid: int) -> list[int]:
+        return [u for u, t in self._utterances.items() if u < uid and not t.interrupted]
+
+    def _release_hold(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._playback_q.release()
+
     def _may_play(self) -> bool:
         # Half duplex: the device does not talk over the user (nor hear itself doing so).
         if self._fault is not None:
             return False
-        return self.config.duplex == "full" or not (self._ptt_held or self._in_speech)
+        return self.duplex == "full" or not (self._ptt_held or self._in_speech)
 
     def _advance_playback(self) -> None:
         """Hand deferred speech to the speaker, and close utterances that were played."""
@@ -522,7 +632,7 @@ class LiveController:
 
     def _gate_closed(self, wall: float) -> bool:
         """Called by the capture callback: mute the microphone while the device speaks."""
-        if self.config.duplex == "full" or self._ptt_held:
+        if self.duplex == "full" or self._ptt_held:
             return False
         if self.config.input_is_file and not self.config.simulate_echo:
             # A recording hears no speaker: muting it would only lose the user's speech.
@@ -574,7 +684,23 @@ class LiveController:
             gated_s=self._capture_q.gated_s,
             device_recoveries=c.recoveries,
             first_played_ms=list(c.first_played_ms),
+            holds=self._holds,
+            aec_cpu_s=round(self.aec.cpu_s, 3) if self.aec is not None else 0.0,
         )
+
+
+def resolve_duplex(config: LiveConfig) -> str:
+    """full or half: ``auto`` is full only with a microphone, a speaker and an AEC; ``full``
+    without an AEC is an error (an open microphone would translate the device's own voice)."""
+    if config.duplex == "half":
+        return "half"
+    reason = aec.unavailable_reason()
+    if config.duplex == "full":
+        if reason is not None:
+            raise ConfigError(f"full duplex needs echo cancellation: {reason}", aec.INSTALL_HINT)
+        return "full"
+    devices = not config.input_is_file and not config.output_is_file
+    return "full" if devices and reason is None else "half"
 
 
 def _describe(part: DeviceCapture | DevicePlayback | FileCapture | FilePlayback) -> str:

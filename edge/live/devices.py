@@ -301,6 +301,7 @@ class DeviceCapture(_DeviceStream):
         )
         self._continue = host.module.paContinue
         self._stream = host.open(device, "input", self.rate, self.channels, self._callback)
+        self.input_latency_s = float(self._stream.get_input_latency())  # the AEC's delay hint
         queue.converter = self._convert
 
     def _callback(self, data: bytes, frames: int, _time: Any, status: int) -> tuple[None, int]:

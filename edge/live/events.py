@@ -48,6 +48,7 @@ class SessionStarted(Event):
     language_pair: str
     input: str  # device name and format, or the file
     output: str
+    duplex: str = "half"  # as resolved: full (echo cancellation) or half (muted microphone)
 
 
 @dataclass
@@ -75,6 +76,8 @@ class LiveStats(Event):
     gated_s: float  # microphone audio muted while the device spoke (echo gate)
     device_recoveries: int
     first_played_ms: list[float]
+    holds: int = 0  # full duplex: translations held because the speaker went on (grace_s)
+    aec_cpu_s: float = 0.0  # time spent in the echo canceller
 
 
 @dataclass

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,38 +60,88 @@ class MediaClock:
         return not self.stopped.is_set()
 
 
-class EchoPath:
-    """What the speaker plays, heard again by the microphone (at 16 kHz, scaled by ``gain``)."""
+@dataclass(frozen=True)
+class Room:
+    """A synthetic loudspeaker-to-microphone path: a direct sound after ``delay_s``, then a
+    reverberant tail that decays by 60 dB in ``rt60_s``, plus the room's noise floor."""
 
-    def __init__(self, gain: float, output_rate: int) -> None:
+    delay_s: float = 0.04
+    rt60_s: float = 0.3
+    noise_dbfs: float = -60.0
+    seed: int = 0
+
+    def impulse_response(self) -> np.ndarray:
+        """Unit energy, so the echo is about as loud as what was played times the gain."""
+        delay = int(round(self.delay_s * SAMPLE_RATE))
+        if self.rt60_s <= 0:
+            h = np.zeros(delay + 1)
+            h[delay] = 1.0
+            return h
+        tail = int(self.rt60_s * SAMPLE_RATE)
+        t = np.arange(1, tail + 1) / SAMPLE_RATE
+        reverb = np.random.default_rng(self.seed).normal(0, 1, tail) * np.exp(
+            -6.9 * t / self.rt60_s
+        )
+        # Direct and reverberant sound equally strong: a small device in a furnished room.
+        reverb /= np.sqrt(np.sum(reverb**2))
+        h = np.concatenate([np.zeros(delay), [1.0], reverb])
+        return h / np.sqrt(np.sum(h**2))
+
+
+class EchoPath:
+    """What the speaker plays, heard again by the microphone (at 16 kHz, scaled by ``gain``).
+
+    Without a ``Room`` the echo is the played sound itself, at once; with one it is convolved
+    with the room's impulse response and the room's noise is added. The played sound is kept
+    by media position (the playback starts at media time 0), so each capture block gets the
+    echo of exactly its own stretch of time, whatever the threads' timing.
+    """
+
+    def __init__(self, gain: float, output_rate: int, room: Room | None = None) -> None:
         self.gain = gain
+        self.room = room
         self._resampler = (
             None
             if output_rate == SAMPLE_RATE
             else soxr.ResampleStream(output_rate, SAMPLE_RATE, 1, "float32")
         )
-        self._buffer: deque[np.ndarray] = deque()
+        self._h = room.impulse_response() if room is not None else np.ones(1)
+        self._spectra: dict[int, np.ndarray] = {}
+        self._played = np.zeros(0, np.float32)  # the played sound from media sample _base on
+        self._base = 0
+        self._noise = np.random.default_rng(room.seed + 1 if room else 0)
         self._lock = threading.Lock()
 
     def feed(self, played: np.ndarray) -> None:
         at_16k = played if self._resampler is None else self._resampler.resample_chunk(played)
         with self._lock:
-            self._buffer.append(at_16k.astype(np.float32) * self.gain)
+            self._played = np.concatenate([self._played, at_16k.astype(np.float32)])
 
-    def take(self, count: int) -> np.ndarray:
-        out = np.zeros(count, np.float32)
-        filled = 0
+    def take(self, position: int, count: int) -> np.ndarray:
+        """The echo in media samples ``[position, position + count)`` (16 kHz)."""
+        taps = len(self._h)
+        start = position - taps + 1
         with self._lock:
-            while filled < count and self._buffer:
-                head = self._buffer[0]
-                n = min(count - filled, len(head))
-                out[filled : filled + n] = head[:n]
-                filled += n
-                if n == len(head):
-                    self._buffer.popleft()
-                else:
-                    self._buffer[0] = head[n:]
-        return out
+            segment = np.zeros(taps - 1 + count, np.float32)
+            lo, hi = max(start, self._base), min(position + count, self._base + len(self._played))
+            if hi > lo:
+                segment[lo - start : hi - start] = self._played[lo - self._base : hi - self._base]
+            # Later blocks never look further back (and a base never passes what was fed).
+            keep = min(max(0, start - self._base), len(self._played))
+            self._played, self._base = self._played[keep:], self._base + keep
+        if taps == 1:
+            echo = segment * self._h[0]
+        else:  # linear convolution by FFT: the last `count` samples are the valid part
+            size = 1 << int(np.ceil(np.log2(len(segment))))
+            if size not in self._spectra:
+                self._spectra[size] = np.fft.rfft(self._h, size)
+            full = np.fft.irfft(np.fft.rfft(segment, size) * self._spectra[size], size)
+            echo = full[taps - 1 : taps - 1 + count]
+        echo = echo.astype(np.float32) * self.gain
+        if self.room is not None:
+            noise = self._noise.normal(0, 10 ** (self.room.noise_dbfs / 20), count)
+            echo += noise.astype(np.float32)
+        return echo
 
 
 def read_ptt_script(path: str | Path) -> list[tuple[float, float]]:
@@ -217,7 +268,7 @@ class FileCapture:
         if not self.clock.sleep_until(end / SAMPLE_RATE):
             return False
         if self.echo is not None:
-            samples = samples + self.echo.take(len(samples))
+            samples = samples + self.echo.take(position, len(samples))
         cut = 0
         while marks and marks[0][0] * SAMPLE_RATE < end:
             when, pressed = marks.popleft()

@@ -64,7 +64,10 @@ class KeyDecoder:
         elif char in "sS":
             self.target.swap_languages()
         elif char in "+=-_":
-            self.volume = max(0, min(100, self.volume + (10 if char in "+=" else -10)))
+            # From the controller's level when it has one: a handheld may have changed it.
+            snapshot = getattr(self.target, "snapshot", None)
+            current = snapshot().volume if snapshot is not None else self.volume
+            self.volume = max(0, min(100, current + (10 if char in "+=" else -10)))
             self.target.set_volume(self.volume)
         elif char in "qQ":
             self.target.stop()

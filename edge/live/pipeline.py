@@ -27,7 +27,6 @@ from ..translator import (
     load_voice,
 )
 from ..tts.espeak_tts import ESPEAK
-from ..vad import VadConfig
 from .config import LiveConfig
 
 
@@ -41,13 +40,7 @@ def runtime_options(config: LiveConfig) -> RuntimeOptions:
 
 
 def engine_config(config: LiveConfig, source: str, target: str) -> EngineConfig:
-    vad = VadConfig(
-        threshold=config.vad_threshold,
-        min_speech_s=config.min_speech_s,
-        min_silence_s=config.hangover_s,
-        speech_pad_s=config.speech_pad_s,
-        max_segment_s=config.max_utterance_s,
-    )
+    vad = config.vad_config()  # LiveConfig inherits VadConfig's settings by name
     vad.validate()
     return EngineConfig(
         source=source,
@@ -55,6 +48,7 @@ def engine_config(config: LiveConfig, source: str, target: str) -> EngineConfig:
         vad=vad,
         partial_interval_s=config.partial_interval_s,
         first_phrase_words=config.first_phrase_words,
+        voice_match=config.voice_match,
         segmentation=config.mode,
         ptt_pre_roll_s=config.ptt_pre_roll_s,
         ptt_tail_s=config.ptt_tail_s,

@@ -39,6 +39,9 @@ class CaptureQueue:
         self.converter: Callable[[object], np.ndarray] = lambda data: np.asarray(data, np.float32)
         # Set by the controller: True while the microphone must be muted (echo gate).
         self.gate: Callable[[float], bool] | None = None
+        # Set by the controller in full duplex: (16 kHz block, wall) -> the block without the
+        # echo. It runs here, in the engine's thread, never in the capture callback.
+        self.processor: Callable[[np.ndarray, float], np.ndarray] | None = None
         self.dropped_blocks = 0
         self.dropped_s = 0.0
         self.gated_s = 0.0
@@ -102,6 +105,8 @@ class CaptureQueue:
             if gated:
                 self.gated_s += len(samples) / SAMPLE_RATE
                 samples = np.zeros_like(samples)
+            elif self.processor is not None:
+                samples = self.processor(samples, wall)
             out.append(self._block(samples, wall))
         while self._controls and self._controls[0][0] <= self._next_seq:
             out.append(self._controls.popleft()[1])
@@ -138,6 +143,10 @@ class PlaybackQueue:
         self.playing_id = 0  # utterance whose audio was rendered last
         self.audible_until = 0.0  # wall time when the last rendered sound leaves the speaker
         self.stopped_at: float | None = None  # wall time the last barge-in silenced the output
+        # Set by the controller in full duplex: gets every rendered block (silence included)
+        # with its wall time, the echo canceller's far-end reference. Must not block.
+        self.monitor: Callable[[np.ndarray, float], None] | None = None
+        self._held = False
 
     def enqueue(self, utterance_id: int, samples: np.ndarray) -> None:
         if utterance_id > self._drop_through and len(samples):
@@ -146,6 +155,18 @@ class PlaybackQueue:
     def drop_through(self, utterance_id: int) -> None:
         """Barge-in: stop playing, and drop, everything of utterances up to this id."""
         self._drop_through = max(self._drop_through, utterance_id)
+
+    def hold(self) -> None:
+        """Fall silent within one callback, keeping what is queued; the interrupted chunk (a
+        phrase) plays again from its start on ``release``."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     @property
     def busy(self) -> bool:
@@ -158,6 +179,13 @@ class PlaybackQueue:
         if self._current is not None and self._current[0] <= self._drop_through:
             self._current = None
             self.stopped_at = now
+        if self._held:
+            if self._current is not None and self._offset:
+                self._offset = 0
+                self.stopped_at = now
+            if self.monitor is not None:
+                self.monitor(out, now)
+            return out
         while filled < frames:
             if self._current is None:
                 try:
@@ -185,4 +213,6 @@ class PlaybackQueue:
             self.audible_until = now + filled / self.sample_rate + self.output_latency_s
             if self.gain != 1.0:
                 out *= self.gain
+        if self.monitor is not None:
+            self.monitor(out, now)
         return out

@@ -21,27 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LanguageError, ModelError
+from .record import BACKENDS as REGISTRY
+from .record import KINDS, RECORD_FILE
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KINDS = ("vad", "asr-streaming", "asr-segment", "mt", "tts", "direct-st")
-BACKENDS = (
-    "sherpa-moonshine",
-    "sherpa-whisper",
-    "sherpa-sense-voice",
-    "sherpa-online-transducer",
-    "sherpa-online-zipformer2-ctc",
-    "sherpa-online-paraformer",
-    "ct2-whisper",
-    "ct2-nllb",
-    "ct2-marian",
-    "piper",
-    "silero-vad",
-    "bergamot-onnx",
-)
+# Kinds and backends are the registry's (edge.models.record): a backend is added there.
+BACKENDS = tuple(REGISTRY)
 SOURCE_TYPES = ("pypi", "https", "local")
 # Post steps and the files each writes into the model directory.
 POST_OUTPUTS = {
@@ -239,7 +228,7 @@ class CatalogEntry:
         return self.disk_bytes
 
     def record(self) -> dict[str, Any]:
-        """The catalog part of an installed model's edge_model.json."""
+        """The catalog part of an installed model's record (edge.models.record)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -451,7 +440,7 @@ def _entry(
     )
     names = {f.name for f in files}
     for f in files:
-        if "/" in f.name or f.name.startswith(".") or f.name == "edge_model.json":
+        if "/" in f.name or f.name.startswith(".") or f.name == RECORD_FILE:
             raise _invalid(origin, model_id, f"bad file name {f.name!r}")
         if f.derived and (f.size or f.sha256):
             raise _invalid(origin, model_id, f"derived file {f.name} cannot have a size or sha256")

@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..errors import EdgeError, ModelError
 
@@ -35,16 +34,18 @@ class LoadCheckError(ModelError):
 
 
 def run_once(model_dir: Path) -> str:
-    """Load the model in ``model_dir`` (with its edge_model.json) and run it once.
+    """Load the model in ``model_dir`` (with its model record) and run it once.
 
     Returns what was checked, e.g. ``"mt: translated 1 sentence"``; raises on failure.
     """
-    import json
-
     import numpy as np
 
-    record: dict[str, Any] = json.loads((model_dir / "edge_model.json").read_text("utf-8"))
-    kinds = list(record.get("kinds") or [])
+    from .record import read_record, record_path
+
+    record = read_record(model_dir)
+    if record is None:
+        raise ModelError(f"{record_path(model_dir)} is missing", "install the model again")
+    kinds = list(record.kinds)
     from .. import translator
     from ..translator import RuntimeOptions
 
@@ -55,7 +56,7 @@ def run_once(model_dir: Path) -> str:
     if "vad" in kinds:
         from ..vad import FRAME, SileroVad
 
-        vad = SileroVad(model_dir / str(record.get("options", {}).get("model", "")))
+        vad = SileroVad(model_dir / str(record.options.get("model", "")))
         vad(np.zeros(FRAME, np.float32))
         done.append("vad: scored 1 frame")
     if {"asr-streaming", "asr-segment", "direct-st"} & set(kinds):

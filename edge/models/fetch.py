@@ -193,38 +193,34 @@ def _fetch_https(
     for dest, url in source.urls.items():
         spec = entry.file(dest) if dest in {f.name for f in entry.files} else None
         name = _url_name(url)
-        if name.endswith(".gz") and not dest.endswith(".gz"):
-            # Published gzipped (Firefox Translations): the pin is the compressed file's.
-            key = f"download:{name}"
-            pin = source.downloads.get(name, FileSpec(name))
-            with against_pin(entry.id, key, pin.sha256, pins.get(key, "")):
-                digest = download(
-                    url,
-                    downloads / name,
-                    size=pin.size,
-                    sha256=pin.sha256 or pins.get(key, ""),
-                    progress=progress,
-                    policy=policy,
-                )
-            if not pin.sha256:
-                artifacts.digests[key] = digest
-                artifacts.sizes[key] = (downloads / name).stat().st_size
-            work.mkdir(parents=True, exist_ok=True)
-            limit = (spec.size if spec else 0) or ExtractionLimits().max_total_bytes
-            gunzip(downloads / name, work / dest, max_bytes=limit)
-            artifacts.files[dest] = work / dest
-            continue
-        published = spec.sha256 if spec else ""
-        artifacts.files[dest] = downloads / dest
-        with against_pin(entry.id, dest, published, pins.get(dest, "")):
-            download(
+        # Published gzipped (Firefox Translations): the download is the compressed file,
+        # pinned under its own name; the installed file is what it unpacks to.
+        gzipped = name.endswith(".gz") and not dest.endswith(".gz")
+        if gzipped:
+            key, pin = f"download:{name}", source.downloads.get(name, FileSpec(name))
+        else:
+            key, pin = dest, spec or FileSpec(dest)
+        saved = downloads / (name if gzipped else dest)
+        with against_pin(entry.id, key, pin.sha256, pins.get(key, "")):
+            digest = download(
                 url,
-                downloads / dest,
-                size=spec.size if spec else 0,
-                sha256=published or pins.get(dest, ""),
+                saved,
+                size=pin.size,
+                sha256=pin.sha256 or pins.get(key, ""),
                 progress=progress,
                 policy=policy,
             )
+        if not gzipped:
+            # Pinned, if it has no published sha256, as an installed file by the store.
+            artifacts.files[dest] = saved
+            continue
+        if not pin.sha256:
+            artifacts.digests[key] = digest
+            artifacts.sizes[key] = saved.stat().st_size
+        work.mkdir(parents=True, exist_ok=True)
+        limit = (spec.size if spec else 0) or ExtractionLimits().max_total_bytes
+        gunzip(saved, work / dest, max_bytes=limit)
+        artifacts.files[dest] = work / dest
     return artifacts
 
 

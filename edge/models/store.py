@@ -2,7 +2,8 @@
 
 Layout of the models directory::
 
-    <root>/<id>/               one installed model: its files + edge_model.json (written last)
+    <root>/<id>/               one installed model: its files + the model record (written
+                               last, edge.models.record)
     <root>/.downloads/<id>/    partial downloads and wheels, kept until the install succeeds
     <root>/.staging/<id>-*/    work space of one install; renamed to <root>/<id> when verified
     <root>/.locks/<id>.lock    held while a process installs or removes <id>
@@ -11,7 +12,7 @@ Layout of the models directory::
                                {"<id>": {"<file>": "<sha256>"}, ".meta": {"<id>": {"<file>":
                                {"pinned_at": ISO date, "size": bytes}}}}
 
-A directory without a valid edge_model.json is not an installed model.
+A directory without a valid model record is not an installed model.
 
 Each installed file records how its sha256 is known (``InstalledFile.checksum``): published
 in the catalog, pinned locally on first use, or derived on the device by a post step.
@@ -20,13 +21,14 @@ in the catalog, pinned locally on first use, or derived on the device by a post 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,15 +37,24 @@ from filelock import FileLock, Timeout
 
 from .. import __version__
 from ..errors import ModelError
-from .catalog import KINDS, POST_OUTPUTS, Catalog, CatalogEntry, Source
+from .catalog import POST_OUTPUTS, Catalog, CatalogEntry, Source
 from .check import LoadCheckError
 from .check import load_check as default_load_check
 from .download import ChecksumError, PinMismatchError, RetryPolicy, check_file, sha256_file
 from .fetch import Artifacts, against_pin, collect, fetch, iter_candidate_sources, name_hints
 from .post import run_post_step
+from .record import (
+    FORMAT,
+    KINDS,
+    RECORD_FILE,
+    InstalledFile,
+    ModelRecord,
+    read_record,
+    write_json_atomic,
+    write_record,
+)
 
-METADATA = "edge_model.json"
-FORMAT = 1
+__all__ = ["FORMAT", "InstalledFile", "InstalledModel", "ModelStore", "models_dir"]
 LOCK_WAIT_S = 3600.0
 PINS_META = ".meta"  # a key no model id can have (ids start with a letter or digit)
 # How each kind of checksum is described by `edge models verify` and `edge models info`.
@@ -66,20 +77,6 @@ def models_dir() -> Path:
     # The XDG spec says to ignore a relative XDG_DATA_HOME.
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
     return base / "edge" / "models"
-
-
-@dataclass(frozen=True)
-class InstalledFile:
-    name: str
-    size: int
-    sha256: str
-    # "catalog": matched the catalog's sha256; "pinned": matched the pin of an earlier
-    # download; "first-use": the catalog has no checksum, this download set the pin after
-    # the model loaded and ran (edge.models.check); "derived": made here by the post step
-    # ``post`` from the model's verified files.
-    checksum: str = "catalog"
-    post: str = ""
-    pinned_at: str = ""  # first-use and pinned: when the local pin was taken
 
 
 @dataclass
@@ -129,29 +126,33 @@ class InstalledModel:
         return sum(f.size for f in self.files)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], path: Path) -> InstalledModel:
-        kinds = tuple(record["kinds"])
+    def from_record(cls, record: ModelRecord | dict[str, Any], path: Path) -> InstalledModel:
+        """An installed model from its record; ValueError when the record lacks what the
+        model manager writes (an id, known kinds, a backend, languages and files)."""
+        if not isinstance(record, ModelRecord):
+            record = ModelRecord.from_dict(record)
+        kinds = record.kinds
         if not kinds or any(k not in KINDS for k in kinds):
             raise ValueError(f"bad kinds {kinds}")
-        options = record.get("options", {})
-        if not isinstance(options, dict) or not isinstance(record["backend"], str):
-            raise ValueError("bad options or backend")
+        missing = [k for k in ("id", "backend", "languages", "files") if not record.has(k)]
+        if missing or record.roles:
+            raise ValueError(f"not a model manager record (no {', '.join(missing) or 'files'})")
         return cls(
-            id=record["id"],
+            id=record.id,
             kind=kinds[0],
             kinds=kinds,
-            backend=record["backend"],
-            languages=tuple(record["languages"]),
+            backend=record.backend,
+            languages=record.languages,
             path=path,
-            license=record.get("license", ""),
-            non_commercial=bool(record.get("non_commercial", False)),
-            options=options,
-            name=record.get("name", record["id"]),
-            ram_mb=record.get("ram_mb"),
-            quantization=record.get("quantization", ""),
-            files=tuple(InstalledFile(**f) for f in record["files"]),
-            source=record.get("source", ""),
-            directions=tuple(record.get("directions", ())),
+            license=record.license,
+            non_commercial=record.non_commercial,
+            options=dict(record.options),
+            name=record.name if record.has("name") else record.id,
+            ram_mb=record.ram_mb,
+            quantization=record.quantization,
+            files=record.files,
+            source=record.source,
+            directions=record.directions,
         )
 
 
@@ -196,16 +197,6 @@ def _place(src: Path, dst: Path, link: bool) -> None:
     shutil.copyfile(src, dst)
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class ModelStore:
     def __init__(
         self,
@@ -234,11 +225,11 @@ class ModelStore:
 
     def _load(self, directory: Path) -> InstalledModel | None:
         try:
-            record = json.loads((directory / METADATA).read_text("utf-8"))
-            if record.get("id") != directory.name:
+            record = read_record(directory)
+            if record is None or record.id != directory.name:
                 return None
             return InstalledModel.from_record(record, directory)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, ModelError):
             return None
 
     def installed(self) -> list[InstalledModel]:
@@ -347,7 +338,7 @@ class ModelStore:
             if not digests:
                 if not meta:
                     pins.pop(PINS_META)
-                _write_json_atomic(self.root / "pins.json", pins)
+                write_json_atomic(self.root / "pins.json", pins, sort_keys=True)
                 return
             current = pins.setdefault(model_id, {})
             times = meta.setdefault(model_id, {})
@@ -355,10 +346,10 @@ class ModelStore:
                 if current.get(key) != digest or key not in times:
                     times[key] = {"pinned_at": now, "size": (sizes or {}).get(key, 0)}
                 current[key] = digest
-            _write_json_atomic(self.root / "pins.json", pins)
+            write_json_atomic(self.root / "pins.json", pins, sort_keys=True)
 
     def _commit(self, model_id: str, stage: Path, record: dict[str, Any]) -> InstalledModel:
-        _write_json_atomic(stage / METADATA, record)
+        write_record(stage, record, sort_keys=True)
         final = self.root / model_id
         old = None
         if final.exists():
@@ -459,11 +450,7 @@ class ModelStore:
         record = entry.record()
         record.update(
             format=FORMAT,
-            # "post" and "pinned_at" only where they apply: other records stay as they were.
-            files=[
-                {k: v for k, v in asdict(f).items() if k not in ("post", "pinned_at") or v}
-                for f in files
-            ],
+            files=[f.to_dict() for f in files],
             source=origin,
             installed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             edge_version=__version__,
@@ -620,7 +607,7 @@ class ModelStore:
         self, entry: CatalogEntry, stage: Path, record: dict[str, Any], progress: bool
     ) -> None:
         """Load and run the staged model before any of its sha256 is pinned."""
-        _write_json_atomic(stage / METADATA, record)
+        write_record(stage, record, sort_keys=True)
         _say(progress, f"{entry.id}: no published sha256 for some files: checking the model loads")
         self.load_check(stage, entry.id)
 
@@ -647,7 +634,7 @@ class ModelStore:
     ) -> list[InstalledModel]:
         """Install models from a directory, an archive or a file, with no network.
 
-        Recognized: installed-model folders (with edge_model.json, e.g. copied from another
+        Recognized: installed-model folders (with a model record, e.g. copied from another
         device), and the files of catalog models in their download layout (an extracted
         wheel or release archive, the archives themselves) or their installed layout. Files
         are verified against the catalog's sha256; a model whose catalog entry publishes no
@@ -675,17 +662,19 @@ class ModelStore:
     ) -> list[InstalledModel]:
         installed = []
         folders = sorted(
-            rel[: -len(METADATA)].rstrip("/")
+            rel[: -len(RECORD_FILE)].rstrip("/")
             for rel in artifacts.files
-            if rel == METADATA or rel.endswith("/" + METADATA)
+            if rel == RECORD_FILE or rel.endswith("/" + RECORD_FILE)
         )
         for folder in folders:
             try:
-                record = json.loads(artifacts.files[f"{folder}/{METADATA}".lstrip("/")].read_text())
-                model = InstalledModel.from_record(record, Path(folder))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                read = read_record(artifacts.files[f"{folder}/{RECORD_FILE}".lstrip("/")].parent)
+                assert read is not None  # the file was just listed
+                model = InstalledModel.from_record(read, Path(folder))
+            except (OSError, ValueError, ModelError) as exc:
+                reason = exc.problem if isinstance(exc, ModelError) else str(exc)
                 raise ModelError(
-                    f"{origin / folder / METADATA} is not a valid model record ({exc})",
+                    f"{origin / folder / RECORD_FILE} is not a valid model record ({reason})",
                     "copy the whole model folder again",
                 ) from None
             if model_id and model.id != model_id:
@@ -711,7 +700,7 @@ class ModelStore:
                             )
                     _place(artifacts.files[rel], stage / f.name, link=False)
                     check_file(stage / f.name, f.size, expected, f"{model.id}/{f.name}")
-                record["source"] = f"import {origin}"
+                record = dataclasses.replace(read, source=f"import {origin}").to_dict()
                 installed.append(self._commit(model.id, stage, record))
                 _say(progress, f"{model.id}: imported")
         return installed
@@ -766,7 +755,7 @@ class ModelStore:
                 )
             raise ModelError(
                 f"no model found in {origin}",
-                "give a model folder (with edge_model.json), a catalog model's files or their "
+                "give a model folder (with its model record), a catalog model's files or their "
                 "archive; see edge models info ID for the files",
             )
         return installed
@@ -821,7 +810,9 @@ class ModelStore:
                 if d.is_dir() and not d.name.startswith(".") and d.name not in ok
             ]
         reports = [
-            VerifyReport(name, [f"no valid {METADATA}: an interrupted install or a stray folder"])
+            VerifyReport(
+                name, [f"no valid {RECORD_FILE}: an interrupted install or a stray folder"]
+            )
             for name in broken
         ]
         for model in models:

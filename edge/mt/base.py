@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from edge.errors import EdgeError, ModelError
-
-MODEL_METADATA_FILE = "edge_model.json"
+from edge.errors import EdgeError
 
 
 @runtime_checkable
@@ -80,24 +76,6 @@ class TranslationStats:
     @property
     def tokens_per_second(self) -> float:
         return self.decoded_tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-def read_model_metadata(model_dir: str | Path) -> dict[str, Any]:
-    """The directory's ``edge_model.json``, or an empty dict when it has none."""
-    path = Path(model_dir) / MODEL_METADATA_FILE
-    if not path.is_file():
-        return {}
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(
-            f"cannot read {path}: {error}", "download the model again with the model manager"
-        ) from error
-    if not isinstance(metadata, dict):
-        raise ModelError(
-            f"{path} is not a JSON object", "download the model again with the model manager"
-        )
-    return metadata
 
 
 def pieces_to_words(pieces: Iterable[str], detokenize: Callable[[list[str]], str]) -> Iterator[str]:

@@ -2,7 +2,7 @@
 
 A model directory holds ``encoder.onnx`` and ``decoder.onnx`` (see ``quantize/marian_onnx.py``),
 the SentencePiece vocabulary shared by both sides (``vocab.*.spm``) and, optionally, the
-lexical shortlist (``lex.*.s2t.bin``). ``edge_model.json``::
+lexical shortlist (``lex.*.s2t.bin``). The model record::
 
     {"kinds": ["mt"], "backend": "bergamot-onnx", "languages": [...],
      "directions": ["eng_Latn>por_Latn"],
@@ -26,8 +26,9 @@ import sentencepiece as spm
 
 from edge.errors import LanguageError, ModelError
 from edge.languages import language_name, to_flores
+from edge.models.record import RECORD_FILE, ModelRecord, read_record
 
-from .base import DecodingOptions, TranslationStats, pieces_to_words, read_model_metadata
+from .base import DecodingOptions, TranslationStats, pieces_to_words
 from .shortlist import Shortlist
 
 BACKEND = "bergamot-onnx"
@@ -96,8 +97,8 @@ class BergamotTranslator:
         from edge.hardware import ort_session, ort_session_options
 
         root = Path(model_dir)
-        metadata = read_model_metadata(root)
-        options = metadata.get("options") or {}
+        metadata = read_record(root) or ModelRecord()
+        options = metadata.options
         source, target = _direction(root, metadata)
         names = {
             "encoder": options.get("encoder", "encoder.onnx"),
@@ -129,7 +130,7 @@ class BergamotTranslator:
                 raise ModelError(
                     f"{root} has no shortlist {options['shortlist']}",
                     "copy the model's lex.*.s2t.bin next to its graphs, or remove "
-                    '"shortlist" from edge_model.json (slower decoding)',
+                    f'"shortlist" from {RECORD_FILE} (slower decoding)',
                 )
             shortlist = Shortlist.load(path)
         decoding_options = DecodingOptions.merged(
@@ -379,14 +380,14 @@ class BergamotTranslator:
             )
 
 
-def _direction(root: Path, metadata: Mapping[str, Any]) -> tuple[str, str]:
-    directions = list(metadata.get("directions") or [])
-    if not directions and len(metadata.get("languages") or []) == 2:
-        directions = [">".join(metadata["languages"])]
+def _direction(root: Path, metadata: ModelRecord) -> tuple[str, str]:
+    directions = list(metadata.directions)
+    if not directions and len(metadata.languages) == 2:
+        directions = [">".join(metadata.languages)]
     if len(directions) != 1 or ">" not in directions[0]:
         raise ModelError(
             f"cannot tell which direction the model in {root} translates",
-            'its edge_model.json needs "directions": ["SRC>TGT"] (FLORES-200 codes)',
+            f'its {RECORD_FILE} needs "directions": ["SRC>TGT"] (FLORES-200 codes)',
         )
     source, target = directions[0].split(">", 1)
     try:

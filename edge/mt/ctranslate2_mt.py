@@ -8,9 +8,9 @@ A model directory is what ``ct2-transformers-converter`` (or ``ct2-opus-mt-conve
   decoder is forced to start with the target language token.
 * Marian / OPUS-MT: ``source.spm`` and ``target.spm``. Multilingual-target models have
   ``>>spa<<``-style tokens that go in front of the source sentence. Which languages a model
-  translates is not in its files: ``edge_model.json`` (written by the model manager) says so.
+  translates is not in its files: the model record (written by the model manager) says so.
 
-``edge_model.json``: ``{"id", "kinds": ["mt"], "backend": "ct2-nllb" | "ct2-marian",
+The model record: ``{"id", "kinds": ["mt"], "backend": "ct2-nllb" | "ct2-marian",
 "languages": [FLORES-200 codes], "options": {...}}``. For Marian, ``options.source_languages``
 and ``options.target_languages`` give the directions; without them a two-language list means
 ``[source, target]``. Other ``options`` keys named like :class:`DecodingOptions` fields set
@@ -35,19 +35,16 @@ import sentencepiece as spm
 
 from edge.errors import LanguageError, ModelError
 from edge.languages import FLORES200_CODES, language_name, opus_mt_code, to_flores
+from edge.models.record import RECORD_FILE, ModelRecord, read_record
 
-from .base import (
-    MODEL_METADATA_FILE,
-    DecodingOptions,
-    TranslationStats,
-    pieces_to_words,
-    read_model_metadata,
-)
+from .base import DecodingOptions, TranslationStats, pieces_to_words
 
 NLLB_TOKENIZER = "sentencepiece.bpe.model"
 MARIAN_TOKENIZERS = ("source.spm", "target.spm")
 BACKEND_NLLB = "ct2-nllb"
 BACKEND_MARIAN = "ct2-marian"
+# The backends `CTranslate2Translator.load` handles (the registry routes these here).
+BACKENDS = (BACKEND_NLLB, BACKEND_MARIAN)
 
 Flavour = Literal["nllb", "m2m", "marian"]
 
@@ -109,8 +106,8 @@ class CTranslate2Translator:
         """Load a converted model.
 
         ``languages`` restricts an NLLB/M2M model to those languages; for a Marian model it is
-        ``(source, target)``, as ``languages`` in edge_model.json. ``decoding`` overrides
-        :class:`DecodingOptions` fields (over edge_model.json ``options``).
+        ``(source, target)``, as ``languages`` in the model record. ``decoding`` overrides
+        :class:`DecodingOptions` fields (over the model record's ``options``).
         """
         root = Path(model_dir)
         if not root.is_dir():
@@ -118,8 +115,8 @@ class CTranslate2Translator:
                 f"model directory {root} does not exist",
                 "download the model with the model manager or give the right path",
             )
-        metadata = read_model_metadata(root)
-        flavour_hint = _flavour_from_files(root, metadata.get("backend"))
+        metadata = read_record(root) or ModelRecord()
+        flavour_hint = _flavour_from_files(root, metadata.backend or None)
         _require(root, ["model.bin", "config.json"], flavour_hint)
         try:
             config = json.loads((root / "config.json").read_text(encoding="utf-8"))
@@ -128,7 +125,7 @@ class CTranslate2Translator:
                 f"cannot read {root / 'config.json'}: {error}", "download the model again"
             ) from error
         vocabulary = _read_source_vocabulary(root, flavour_hint)
-        options = metadata.get("options") or {}
+        options = metadata.options
         decoding_options = DecodingOptions.merged(
             {k: v for k, v in options.items() if k in DecodingOptions.field_names()}, decoding or {}
         )
@@ -376,15 +373,13 @@ def _vmap_targets(root: Path, options: Mapping[str, Any]) -> frozenset[str]:
         return frozenset()
     if not (root / "vmap.txt").is_file():
         raise ModelError(
-            f"{root / MODEL_METADATA_FILE} asks for a vocabulary map but {root / 'vmap.txt'} "
-            "is missing",
+            f"{root / RECORD_FILE} asks for a vocabulary map but {root / 'vmap.txt'} is missing",
             "download the model again, or rebuild the variant with `quantize vocab`",
         )
     targets = options.get("target_languages")
     if not targets:
         raise ModelError(
-            f"{root / MODEL_METADATA_FILE} uses a vocabulary map without saying for which "
-            "target languages",
+            f"{root / RECORD_FILE} uses a vocabulary map without saying for which target languages",
             "add options.target_languages, or rebuild the variant with `quantize vocab`",
         )
     return frozenset(to_flores(code) for code in targets)
@@ -395,14 +390,14 @@ def _summary(codes: tuple[str, ...]) -> str:
 
 
 def _flavour_from_files(root: Path, backend: Any) -> Literal["nllb", "marian"]:
-    """Which tokenizer layout to expect: from edge_model.json when it says, else from files."""
+    """Which tokenizer layout to expect: from the model record when it says, else from files."""
     if backend == BACKEND_NLLB:
         return "nllb"
     if backend == BACKEND_MARIAN:
         return "marian"
     if backend is not None:
         raise ModelError(
-            f"{root / MODEL_METADATA_FILE} names backend '{backend}', which CTranslate2 "
+            f"{root / RECORD_FILE} names backend '{backend}', which CTranslate2 "
             "translation does not serve",
             f"use a model with backend {BACKEND_NLLB} or {BACKEND_MARIAN}",
         )
@@ -490,12 +485,12 @@ def _marian_target_tokens(vocabulary: list[str]) -> dict[str, str]:
 
 def _marian_directions(
     root: Path,
-    metadata: Mapping[str, Any],
+    metadata: ModelRecord,
     languages: Sequence[str] | None,
     target_tokens: Mapping[str, str],
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    options = metadata.get("options") or {}
-    pair = list(languages) if languages is not None else list(metadata.get("languages") or [])
+    options = metadata.options
+    pair = list(languages) if languages is not None else list(metadata.languages)
     sources: list[str] = []
     targets: list[str] = []
     if languages is None and options.get("source_languages"):
@@ -511,7 +506,7 @@ def _marian_directions(
     if not sources or not targets:
         raise ModelError(
             f"cannot tell which languages the Marian model in {root} translates",
-            f'add {MODEL_METADATA_FILE} with "languages": [source, target] (FLORES-200 codes), '
+            f'add {RECORD_FILE} with "languages": [source, target] (FLORES-200 codes), '
             "or pass languages=(source, target)",
         )
     try:
@@ -519,7 +514,7 @@ def _marian_directions(
     except LanguageError as error:
         raise ModelError(
             f"the languages given for the model in {root} are invalid: {error.problem}",
-            f"use FLORES-200 codes in {MODEL_METADATA_FILE}",
+            f"use FLORES-200 codes in {RECORD_FILE}",
         ) from error
     if target_tokens:
         missing = [code for code in targets if code not in target_tokens]

@@ -3,7 +3,7 @@
 ``build_nllb_like`` writes what ``ct2-transformers-converter --model
 facebook/nllb-200-distilled-600M --quantization int8`` writes (plus the SentencePiece model
 users copy next to it); ``build_marian_like`` writes a converted Helsinki-NLP OPUS-MT model
-with its ``source.spm``/``target.spm`` and an ``edge_model.json``. The specification is filled
+with its ``source.spm``/``target.spm`` and a model record. The specification is filled
 from numpy arrays and saved by ``ctranslate2.specs``; a small SentencePiece model is trained at
 build time on generated multilingual text so that real tokenization runs, and the vocabulary
 is padded with unused tokens up to the size asked for.
@@ -15,7 +15,6 @@ building the 600M preset needs little memory beyond the model itself.
 from __future__ import annotations
 
 import io
-import json
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ import sentencepiece as spm
 from ctranslate2.specs import common_spec, transformer_spec
 
 from edge.languages import FLORES200_CODES, opus_mt_code, to_flores
+from edge.models.record import write_record
 
 Quantization = Literal["int8", "float16", "float32"]
 
@@ -159,7 +159,7 @@ def build_marian_like(
         "languages": [source, *targets],
         "options": {"source_languages": [source], "target_languages": targets},
     }
-    (out / "edge_model.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    write_record(out, metadata)
     return out
 
 

@@ -313,12 +313,26 @@ class EspeakTTS:
                 if samples.size:
                     yield samples
 
-    def _speak(self, sentence: str) -> np.ndarray:
+    speakers: tuple[int | None, ...] = (None,)
+
+    def synthesize_at(
+        self, text: str, *, speed: float = 1.0, speaker: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """``synthesize`` at ``speed`` times the voice's rate (voice matching)."""
+        rate = int(np.clip(round(self.rate_wpm * speed), MIN_RATE_WPM, MAX_RATE_WPM))
+        for sentence in split_sentences(text.replace("\0", " ")):
+            if any(c.isalnum() for c in sentence):
+                samples = self._speak(sentence, rate)
+                if samples.size:
+                    yield samples
+
+    def _speak(self, sentence: str, rate_wpm: int | None = None) -> np.ndarray:
         data = sentence.encode("utf-8") + b"\0"
+        rate_wpm = self.rate_wpm if rate_wpm is None else rate_wpm
         with _LOCK:
             engine = _get_engine()
             lib = engine.lib
-            if engine.current != (self.voice, self.rate_wpm):
+            if engine.current != (self.voice, rate_wpm):
                 # Switching voices reloads a dictionary: done only when it changes.
                 if lib.espeak_SetVoiceByName(self.voice.encode()) != _EE_OK:
                     engine.current = None
@@ -326,8 +340,8 @@ class EspeakTTS:
                         f"espeak-ng cannot load its voice {self.voice}",
                         "reinstall espeakng-loader: pip install --force-reinstall espeakng-loader",
                     )
-                lib.espeak_SetParameter(_RATE, self.rate_wpm, 0)
-                engine.current = (self.voice, self.rate_wpm)
+                lib.espeak_SetParameter(_RATE, rate_wpm, 0)
+                engine.current = (self.voice, rate_wpm)
             if hasattr(lib, "espeak_ng_SetRandSeed"):
                 # Breath and noise sources draw from espeak-ng's own generator.
                 lib.espeak_ng_SetRandSeed(ctypes.c_long(1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,11 @@ import numpy as np
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
-from ..asr.model_files import pick_file, read_metadata, require_dir
+from ..asr.model_files import pick_file, require_dir
 from ..errors import ModelError
 from ..hardware import ort_session, ort_session_options
 from ..languages import to_flores
+from ..models.record import read_record
 
 
 class PiperTTS:
@@ -53,7 +55,8 @@ class PiperTTS:
             model, directory = path, path.parent
         else:
             directory = require_dir(path)
-            options = read_metadata(directory).get("options", {})
+            record = read_record(directory)
+            options = record.options if record is not None else {}
             model = pick_file(directory, options.get("model"), ("*.onnx",), "Piper voice (.onnx)")
         config_path = model.with_name(model.name + ".json")
         if not config_path.is_file():
@@ -80,8 +83,27 @@ class PiperTTS:
         )
         return cls(voice, language, config)
 
+    @property
+    def speakers(self) -> tuple[int | None, ...]:
+        """The speaker ids voice matching may choose from (None: the voice's only one)."""
+        count = int(getattr(self._voice.config, "num_speakers", 1) or 1)
+        return tuple(range(count)) if count > 1 else (None,)
+
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         for chunk in self._voice.synthesize(text, syn_config=self._config):
+            yield chunk.audio_float_array.astype(np.float32, copy=False)
+
+    def synthesize_at(
+        self, text: str, *, speed: float = 1.0, speaker: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """``synthesize`` at ``speed`` times the configured rate (``length_scale`` divided by
+        it), as ``speaker`` of a multi-speaker voice (None: the configured one)."""
+        config = dataclasses.replace(
+            self._config,
+            length_scale=(self._config.length_scale or self._voice.config.length_scale) / speed,
+            speaker_id=self._config.speaker_id if speaker is None else speaker,
+        )
+        for chunk in self._voice.synthesize(text, syn_config=config):
             yield chunk.audio_float_array.astype(np.float32, copy=False)
 
 
@@ -89,7 +111,8 @@ def _voice_language(voice_config: dict, directory: Path) -> str:
     language = voice_config.get("language", {})
     code = language.get("code") or voice_config.get("espeak", {}).get("voice")
     if not code:
-        meta_langs = read_metadata(directory).get("languages")
+        record = read_record(directory)
+        meta_langs = record.languages if record is not None else ()
         if meta_langs:
             return str(meta_langs[0])
         raise ModelError(

@@ -7,14 +7,14 @@ import json
 import sys
 from typing import Any
 
-from .errors import EdgeError, ModelError
-from .models import Catalog, CatalogEntry, InstalledModel, ModelStore
-from .models.catalog import catalog_files, license_unverified, mutable_urls
-from .models.memory import estimated_ram_mb, parse_size_mb
-from .models.profiles import recommend, select
+from ..errors import EdgeError, ModelError
+from ..models import Catalog, CatalogEntry, InstalledModel, ModelStore
+from ..models.catalog import catalog_files, license_unverified, mutable_urls
+from ..models.memory import estimated_ram_mb, parse_size_mb
+from ..models.profiles import recommend, select
 
 
-def add_models_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "models",
         help="list, download, sideload and check models",
@@ -70,11 +70,11 @@ def add_models_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--disk", help="free disk for models, e.g. 2G")
     p.add_argument("--json", action="store_true")
 
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=run)
     return parser
 
 
-def handler(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     store = ModelStore()
     command = args.models_command
     if command == "list":

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def add_doctor_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "doctor",
         help="check the CPU, memory, GPU, models and audio devices; list problems and fixes",
@@ -21,12 +21,12 @@ def add_doctor_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--from", dest="source", default="eng_Latn", help="language pair for the profile advice"
     )
     parser.add_argument("--to", dest="target", default="eng_Latn")
-    parser.set_defaults(handler=cmd_doctor)
+    parser.set_defaults(handler=run)
     return parser
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import examine, render
+def run(args: argparse.Namespace) -> int:
+    from ..doctor import examine, render
 
     report = examine(Path(args.models_dir) if args.models_dir else None, args.source, args.target)
     if args.json:

@@ -1,9 +1,10 @@
 """``edge bridge``: connect a handheld's firmware (buttons, LEDs, display) to the engine.
 
-``edge bridge --port PATH|VID:PID`` serves a real device; ``edge bridge simulate`` runs a
-simulated device on a pseudo-terminal, so the whole loop can be shown without hardware.
-Until ``edge live`` exists, both drive the simulated controller (a state machine with the
-live controller's transitions and no audio).
+``edge bridge --port PATH|VID:PID`` serves a real device with a live session (the same as
+``edge live --bridge PORT``, push-to-talk by default, every ``edge live`` flag accepted) and
+logs what the bridge sees. ``edge bridge simulate`` runs a simulated device on a
+pseudo-terminal against the simulated controller (a state machine with the live
+controller's transitions and no audio), so the protocol can be shown without hardware.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ Runs the firmware bridge: device buttons drive push-to-talk, language swap and v
 engine states and the language pair go back to the device's LEDs and display.
 Protocol: firmware_bridge/PROTOCOL.md.
 
-For now the bridge drives a simulated controller (idle -> listening -> thinking ->
-speaking -> idle, without audio) and prints every event; it will drive the live engine
-once `edge live` is available.
+With --port the device drives a live session, as `edge live --bridge PORT` does:
+push-to-talk (unless --mode vad) records from the capture device and the translation
+plays on the output device; every `edge live` option applies. Unplugged, the session goes
+on with keyboard control and the device is re-attached when it comes back.
+`simulate` drives a simulated controller instead (idle -> listening -> thinking ->
+speaking -> idle, without audio).
 
-  edge bridge --port /dev/ttyACM0       a device on a serial port (reconnects after unplug)
-  edge bridge --port 2E8A:000A          the first USB device with this VID:PID
+  edge bridge --port /dev/ttyACM0 --from en --to es     a device on a serial port
+  edge bridge --port 2E8A:000A --config live.toml       the first USB device with this id
   edge bridge simulate                  simulated device, commands typed at a prompt
   edge bridge simulate --script FILE    simulated device driven by a script
 """
@@ -45,9 +49,10 @@ Script and prompt commands:
 """
 
 
-def add_bridge_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from firmware_bridge.bridge import DEFAULT_BAUD
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from firmware_bridge.simulator import COMMANDS
+
+    from .live import add_session_options
 
     parser = subparsers.add_parser(
         "bridge",
@@ -58,11 +63,11 @@ def add_bridge_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument(
         "--port", help="serial port path (/dev/ttyACM0, COM3) or USB VID:PID (2E8A:000A)"
     )
-    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="UART speed (USB ignores)")
-    parser.add_argument("--json", action="store_true", help="print events as JSON lines")
+    parser.add_argument("--baud", type=int, help="UART speed (USB ignores it; default 115200)")
     parser.add_argument(
         "--seconds", type=float, help="stop after this many seconds (default: until Ctrl-C)"
     )
+    add_session_options(parser, handheld=False)  # --json among them
     commands = parser.add_subparsers(dest="bridge_command")
     simulate = commands.add_parser(
         "simulate",
@@ -75,11 +80,11 @@ def add_bridge_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     simulate.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON lines"
     )
-    parser.set_defaults(handler=handle_bridge)
+    parser.set_defaults(handler=run)
     return parser
 
 
-def handle_bridge(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from firmware_bridge.port import BridgeError
 
     if args.bridge_command == "simulate":
@@ -117,28 +122,21 @@ class _Printer:
 
 
 def _serve_port(args: argparse.Namespace) -> int:
-    from firmware_bridge.bridge import Bridge
-    from firmware_bridge.controller import SimulatedController
+    """The live session with the device on ``--port``: ``edge live --bridge PORT``."""
+    from ..live.config import LiveConfig, apply, load_config
+    from .live import serve
+    from .options import given
 
-    printer = _Printer(args.json)
-    controller = SimulatedController()
-    controller.subscribe(printer.engine_event)
-    bridge = Bridge(controller, args.port, baud=args.baud, on_event=printer.event)
-    bridge.start()
-    try:
-        _wait(args.seconds)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bridge.stop()
-        controller.close()
-    return 0
-
-
-def _wait(seconds: float | None) -> None:
-    deadline = None if seconds is None else time.monotonic() + seconds
-    while deadline is None or time.monotonic() < deadline:
-        time.sleep(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic())))
+    # A handheld is a push-to-talk device: ptt unless --mode or the config file says more.
+    config = load_config(args.config) if args.config else LiveConfig(mode="ptt")
+    values = given(args, LiveConfig)
+    values["bridge"] = args.port
+    if args.baud is not None:
+        values["bridge_baud"] = args.baud
+    if args.seconds is not None:
+        values["max_seconds"] = args.seconds
+    printer = _Printer(bool(args.json))
+    return serve(apply(config, values), on_bridge_event=printer.event)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -155,7 +153,7 @@ def _simulate(args: argparse.Namespace) -> int:
             raise BridgeError(
                 f"cannot read script {args.script}: {exc}", "pass a text file"
             ) from None
-    printer = _Printer(args.json)
+    printer = _Printer(bool(args.json))
     controller = SimulatedController()
     controller.subscribe(printer.engine_event)
 

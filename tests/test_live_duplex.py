@@ -1,0 +1,208 @@
+"""Full duplex: WebRTC's echo canceller (AEC3) keeps the microphone open while the device
+speaks. Files as devices, the speaker fed back through a simulated room (delay, reverb,
+noise), on the real models (Moonshine tiny, Piper joe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.asr.base import SAMPLE_RATE
+from edge.events import SpeechDiscarded, SpeechStarted, Transcript
+from edge.live import LiveConfig, LiveController
+from edge.live import aec as aec_module
+from edge.live.config import ConfigError
+from edge.live.controller import resolve_duplex
+from edge.live.events import Playback, SessionStarted
+from edge.live.filedev import EchoPath, Room
+from edge.live.soak import Turn, run_session, speak, write_wav
+
+from .conftest import ENGLISH_SENTENCES
+from .test_asr import normalized
+from .test_live_session import _config, _same_texts, _silent_from, english  # noqa: F401
+
+pytestmark = pytest.mark.skipif(
+    not aec_module.available(), reason=f"no AEC: {aec_module.unavailable_reason()}"
+)
+ECHO = {"simulate_echo": 1.0, "volume": 100}  # the echo as loud as the user (0 dB), 40 ms, RT60 0.3
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
+
+
+def test_echo_canceller_removes_a_room_echo_and_keeps_the_user(joe) -> None:  # noqa: ANN001
+    far = np.concatenate([speak(joe, ENGLISH_SENTENCES[0]), speak(joe, ENGLISH_SENTENCES[1])])
+    user = speak(joe, ENGLISH_SENTENCES[2])
+    room = EchoPath(1.0, SAMPLE_RATE, Room(delay_s=0.05, rt60_s=0.3))
+    room.feed(far)
+    near = np.zeros_like(far)
+    at = len(far) - len(user)
+    near[at:] = user
+    aec = aec_module.EchoCanceller()
+    out, echo = np.zeros_like(far), np.zeros_like(far)
+    for i in range(0, len(far), 512):  # 32 ms blocks, as the capture queue delivers them
+        aec.process_render(far[i : i + 512])
+        echo[i : i + 512] = room.take(i, len(far[i : i + 512]))
+        out[i : i + 512] = aec.process_capture(near[i : i + 512] + echo[i : i + 512])
+    out = out[aec_module.FRAME :]  # the canceller's 10 ms
+    echo_only = slice(SAMPLE_RATE, at)  # after a second to converge, before the user speaks
+    assert _rms_db(echo[echo_only]) - _rms_db(out[echo_only]) > 20  # the echo is gone
+    assert _rms_db(out[at:]) > _rms_db(user) - 10  # the user is not
+    assert aec.cpu_s < 0.25 * len(far) / SAMPLE_RATE
+
+
+@pytest.fixture(scope="session")
+def talk_over(tmp_path_factory: pytest.TempPathFactory, joe) -> tuple[Path, list[Turn]]:  # noqa: ANN001
+    """A two-sentence turn (a long reply), then a turn that starts while the reply plays."""
+    reply = [ENGLISH_SENTENCES[0], ENGLISH_SENTENCES[2]]
+    first = np.concatenate([speak(joe, reply[0]), np.zeros(4800), speak(joe, reply[1])])
+    second = speak(joe, ENGLISH_SENTENCES[3])
+    lead, wait = SAMPLE_RATE, int(3.0 * SAMPLE_RATE)  # past the hangover and the grace window
+    audio = np.concatenate(
+        [np.zeros(lead), first, np.zeros(wait), second, np.zeros(4 * SAMPLE_RATE)]
+    )
+    end1 = (lead + len(first)) / SAMPLE_RATE
+    start2 = end1 + wait / SAMPLE_RATE
+    turns = [
+        Turn(lead / SAMPLE_RATE, end1, " ".join(reply)),
+        Turn(start2, start2 + len(second) / SAMPLE_RATE, ENGLISH_SENTENCES[3]),
+    ]
+    return write_wav(
+        tmp_path_factory.mktemp("duplex") / "talk_over.wav", audio.astype(np.float32)
+    ), turns
+
+
+def _outside(log, turns: list[Turn]) -> list[Transcript]:  # noqa: ANN001
+    return [
+        t
+        for t in log.of(Transcript)
+        if not any(t.start_s < s.end_s + 0.3 and t.end_s > s.start_s - 0.3 for s in turns)
+    ]
+
+
+def test_full_duplex_hears_the_user_over_its_own_voice(tmp_path: Path, english, talk_over) -> None:  # noqa: ANN001, F811
+    wav, turns = talk_over
+    config = _config(tmp_path, wav, mode="vad", duplex="full", **ECHO)
+    log, stats = run_session(config, english)
+    assert log.of(SessionStarted)[0].duplex == "full"
+    # Echo cancelled: the device's voice is never transcribed as the user's ...
+    assert not _outside(log, turns)
+    # ... and the user's speech during the reply is captured, and barges in. A residual-echo
+    # onset the VAD then discards (about one run in three here) is allowed, a barge-in by it
+    # is not: exactly one barge-in, by the user's second turn.
+    assert _same_texts([t.text for t in log.of(Transcript)], [t.text for t in turns])
+    assert stats.barge_ins == 1 and stats.gated_s == 0
+    first, second = (t.utterance_id for t in log.of(Transcript))
+    played = {p.utterance_id: p.interrupted for p in log.of(Playback)}
+    assert played == {first: True, second: False}, played
+    onset = next(s for s in log.of(SpeechStarted) if s.utterance_id == second)
+    assert abs(onset.start_s - turns[1].start_s) < 0.2
+    out = tmp_path / "out.wav"
+    echo_onsets = [s for s in log.of(SpeechStarted) if s.utterance_id not in (first, second)]
+    if not echo_onsets:  # else the residual echo briefly held the reply (a known weakness)
+        assert not _silent_from(out, onset.start_s - 0.5, onset.start_s)  # the reply played
+    assert {d.utterance_id for d in log.of(SpeechDiscarded)} == {
+        s.utterance_id for s in echo_onsets
+    }
+    assert _silent_from(out, onset.start_s + 0.1, turns[1].end_s)  # silent within 100 ms
+    assert 0 < stats.aec_cpu_s < 0.2 * stats.wall_s
+
+
+def test_without_cancellation_the_echo_comes_back(
+    tmp_path: Path,
+    english,  # noqa: ANN001, F811
+    talk_over,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Control: the same session with the canceller passing the microphone through."""
+    wav, turns = talk_over
+    monkeypatch.setattr(aec_module.EchoCanceller, "process_capture", lambda self, s: s)
+    config = _config(tmp_path, wav, mode="vad", duplex="full", speed=2.0, **ECHO)
+    log, stats = run_session(config, english)
+    # The reply hears itself: it barges in on itself, or is transcribed as the user.
+    assert len(log.of(SpeechStarted)) > 2 or _outside(log, turns)
+
+
+def test_speech_after_a_pause_holds_the_translation(tmp_path: Path, english, joe) -> None:  # noqa: ANN001, F811
+    """A pause long enough to end the utterance, then the same speaker goes on: both halves
+    are captured, and the first translation waits for the second half instead of being cut."""
+    # The second half starts with a long word: its first 100 ms overlap the reply that is
+    # being held, and a short plosive there ("cup") is sometimes misheard.
+    words = ENGLISH_SENTENCES[0].split()
+    first, second = speak(joe, " ".join(words[:3])), speak(joe, " ".join(words[3:]))
+    pause = int(1.1 * SAMPLE_RATE)  # ends the utterance (0.6 s), inside the grace window
+    audio = np.concatenate(
+        [np.zeros(SAMPLE_RATE), first, np.zeros(pause), second, np.zeros(6 * SAMPLE_RATE)]
+    ).astype(np.float32)
+    wav = write_wav(tmp_path / "pause.wav", audio)
+    config = _config(tmp_path, wav, mode="vad", duplex="full", **ECHO)
+    log, stats = run_session(config, english)
+    texts = [normalized(t.text) for t in log.of(Transcript)]
+    # Moonshine tiny mishears these fragments now and then ("the train tube"); what matters
+    # is that the second half is there, not muted.
+    assert len(texts) == 2 and "nine" in texts[1], texts
+    assert stats.holds == 1 and stats.barge_ins == 0
+    assert [p.interrupted for p in log.of(Playback)] == [False, False]
+    assert stats.played == 2
+    # Nothing played while the user spoke the second half (once the VAD heard it start: the
+    # 100 ms bound is test_full_duplex_hears_the_user_over_its_own_voice's).
+    onset = log.of(SpeechStarted)[1].start_s
+    end2 = (SAMPLE_RATE + len(first) + pause + len(second)) / SAMPLE_RATE
+    assert _silent_from(tmp_path / "out.wav", onset + 0.2, end2)
+
+
+def test_half_duplex_mutes_the_room_echo_as_before(tmp_path: Path, english, talk_over) -> None:  # noqa: ANN001, F811
+    wav, turns = talk_over
+    config = _config(tmp_path, wav, mode="vad", duplex="half", speed=2.0, **ECHO)
+    log, stats = run_session(config, english)
+    assert log.of(SessionStarted)[0].duplex == "half"
+    assert stats.gated_s > 1.0 and stats.aec_cpu_s == 0 and stats.barge_ins == 0
+    assert not _outside(log, turns)
+
+
+def test_full_duplex_without_an_aec_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], talk_over
+) -> None:  # noqa: ANN001
+    from edge.cli import main
+
+    monkeypatch.setattr(aec_module, "unavailable_reason", lambda: "the livekit package is missing")
+    wav, _turns = talk_over
+    config = _config(tmp_path, wav, duplex="full")
+    with pytest.raises(ConfigError, match="full duplex needs echo cancellation"):
+        LiveController(config, lambda _s, _t: pytest.fail("models loaded"))  # type: ignore[arg-type,return-value]
+    argv = ["live", "--from", "en", "--to", "en", "--input", str(wav)]
+    code = main([*argv, "--output", str(tmp_path / "o.wav"), "--duplex", "full"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [
+        "edge: error: full duplex needs echo cancellation: the livekit package is missing "
+        f"({aec_module.INSTALL_HINT})"
+    ]
+
+
+def test_auto_is_full_only_with_microphone_speaker_and_aec(monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = LiveConfig(source="en", target="es")  # default microphone and speaker
+    files = LiveConfig(source="en", target="es", input="in.wav", output="out.wav")
+    mic_only = LiveConfig(source="en", target="es", output="out.wav")
+    assert devices.duplex == "auto"
+    assert resolve_duplex(devices) == "full"
+    assert resolve_duplex(files) == resolve_duplex(mic_only) == "half"
+    assert resolve_duplex(LiveConfig(source="en", target="es", duplex="half")) == "half"
+    assert resolve_duplex(LiveConfig(source="en", target="es", duplex="full")) == "full"
+    monkeypatch.setattr(aec_module, "unavailable_reason", lambda: "no livekit")
+    assert resolve_duplex(devices) == "half"  # the fallback: half duplex, as before
+    with pytest.raises(ConfigError):
+        resolve_duplex(LiveConfig(source="en", target="es", duplex="full"))
+
+
+def test_doctor_reports_the_echo_canceller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge import doctor
+
+    available, text = doctor.aec_info()
+    assert available and "AEC3" in text
+    monkeypatch.setattr(aec_module, "unavailable_reason", lambda: "no livekit")
+    available, text = doctor.aec_info()
+    assert not available and "half duplex" in text and "edge-translator[aec]" in text
