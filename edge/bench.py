@@ -570,6 +570,10 @@ def _measure(
             warm(stages, audio, truth, source, target)
         else:  # the peak of this variant's engine, not of the previous one's baselines
             _reset_peak_rss()
+            notes = [
+                *notes,
+                "peak RSS starts from what the previous input's run left resident",
+            ]
         run = measure_paced(stages, audio, truth, source, target, vad)
         turns_audio, turns = recording(SENTENCES_PER_TURN, noisy)
         turns_run = measure_paced(stages, turns_audio, turns, source, target, vad)

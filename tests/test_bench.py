@@ -174,3 +174,16 @@ def test_plot_draws_a_cdf_per_configuration(tmp_path: Path) -> None:
     bench.plot_cdf(results, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert results[1].label == "cascade-opus (noisy)"
+
+
+def test_command_line_takes_several_configs_and_an_input_variant() -> None:
+    from edge.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["bench", "--config", "cascade-opus", "direct", "--input", "noisy", "--plot", "x.png"]
+    )
+    assert args.config == ["cascade-opus", "direct"]
+    assert args.input == "noisy" and args.plot == "x.png"
+    assert build_parser().parse_args(["bench"]).config == ["all"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--config", "no-such-config"])

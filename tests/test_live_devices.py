@@ -199,7 +199,11 @@ def test_translations_come_out_and_the_echo_is_not_translated(
         pulse.record("edge_mic.monitor", mic_rec),
     ]
     duration = len(read_audio(wav)) / 16000
+    # Half duplex: this test is about the devices and the echo gate. Full duplex with the real
+    # AEC is tested on the echo simulation (tests/test_live_duplex.py): on this virtual card the
+    # user's next sentence, 1 s after the last, falls in the grace window and holds the reply.
     args = [*_models(moonshine_dir, joe_dir), "--input", "edge_mic", "--output", "edge_speaker"]
+    args += ["--duplex", "half"]
     edge = EdgeProcess(pulse, [*args, "--max-seconds", str(duration + 6)])
     try:
         edge.wait_for(lambda e: e["event"] == "session_start", timeout=60)
@@ -218,21 +222,10 @@ def test_translations_come_out_and_the_echo_is_not_translated(
     transcripts = [normalized(e["text"]) for e in edge.of("transcript")]
     assert len(transcripts) == len(said), transcripts  # nothing heard twice
     stats = edge.of("live_stats")[0]
-    assert stats["played"] == len(said)
-    # With the AEC installed (the test extra) `auto` is full duplex: the echo is cancelled,
-    # never muted; without it, half duplex mutes the microphone while the device speaks.
-    if session["duplex"] == "full":
-        assert stats["gated_s"] == 0 and stats["aec_cpu_s"] > 0
-    else:
-        assert stats["gated_s"] > 2.0
+    assert session["duplex"] == "half"
+    assert stats["played"] == len(said) and stats["gated_s"] > 2.0
     heard = [normalized(t) for t in _speech(speaker_rec, moonshine)]
-    # A reply held because the user spoke again within the grace window (docs/live.md) is
-    # heard cut off, then whole when it is replayed: one reply, as many times as it was held.
-    replies = [
-        h for h, after in zip(heard, [*heard[1:], ""], strict=True) if not after.startswith(h)
-    ]
-    assert len(heard) - len(replies) <= stats["holds"], (heard, stats["holds"])
-    assert len(replies) == len(said) and all(replies), heard
+    assert len(heard) == len(said) and all(h for h in heard)
     # The microphone did hear the device: every reply came back through the echo path.
     assert len(_speech(mic_rec, moonshine)) >= 2 * len(said)
 
