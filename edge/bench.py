@@ -491,8 +491,10 @@ def run_config(
     cache: Path,
     low_memory: bool = False,
     variants: Sequence[str] = VARIANTS,
+    voice_match: str = "off",
 ) -> list[ConfigResult]:
-    """``config`` measured on each input variant, in this process."""
+    """``config`` measured on each input variant, in this process. ``voice_match``: the
+    engine's (edge.voice_match), to measure what matching adds; the baselines never match."""
     from .engine import Stages
     from .translator import RuntimeOptions, load_mt, load_recognizer, load_voice
 
@@ -500,7 +502,7 @@ def run_config(
     options = RuntimeOptions(asr_threads=threads, mt_threads=threads, low_memory=low_memory)
     notes: list[str] = []
     if config in BERGAMOT_CONFIGS:
-        return _run_bergamot(config, models_dir, paths, options, cache, variants)
+        return _run_bergamot(config, models_dir, paths, options, cache, variants, voice_match)
     voice = load_voice(paths["tts"], options)
     stages = Stages(tts=voice)
     standin: FixedLengthStandIn | None = None
@@ -539,7 +541,9 @@ def run_config(
         }
         notes.append("MT words are a stand-in: the source sentence is spoken; the decode is real")
 
-    results = _measure(config, model_names, stages, recording, source, target, notes, variants)
+    results = _measure(
+        config, model_names, stages, recording, source, target, notes, variants, voice_match
+    )
     if standin is not None and standin.decode_seconds:
         for result in results:
             result.mt_tokens_per_s = round(standin.decoded_tokens / standin.decode_seconds, 1)
@@ -555,11 +559,18 @@ def _measure(
     target: str,
     notes: list[str],
     variants: Sequence[str] = VARIANTS,
+    voice_match: str = "off",
 ) -> list[ConfigResult]:
     """The paced engine and both baselines, one sentence per utterance and in turns, on each
     variant of the input (``recording(per_turn, noisy)``)."""
     from .hardware import peak_rss_mb
     from .vad import VadConfig, VadSegmenter
+
+    if voice_match != "off":
+        notes = [
+            *notes,
+            f"the engine matches the speaker's voice ({voice_match}); baselines do not",
+        ]
 
     vad = VadConfig()
     results = []
@@ -574,9 +585,11 @@ def _measure(
                 *notes,
                 "peak RSS starts from what the previous input's run left resident",
             ]
-        run = measure_paced(stages, audio, truth, source, target, vad)
+        run = measure_paced(stages, audio, truth, source, target, vad, voice_match=voice_match)
         turns_audio, turns = recording(SENTENCES_PER_TURN, noisy)
-        turns_run = measure_paced(stages, turns_audio, turns, source, target, vad)
+        turns_run = measure_paced(
+            stages, turns_audio, turns, source, target, vad, voice_match=voice_match
+        )
         # The engine's peak: the naive cascade synthesizes whole turns at once, peaking higher.
         peak_mb = peak_rss_mb() or 0.0
         base = measure_baselines(stages, audio, truth, source, target, VadSegmenter(vad))
@@ -648,6 +661,7 @@ def _run_bergamot(
     options: Any,
     cache: Path,
     variants: Sequence[str] = VARIANTS,
+    voice_match: str = "off",
 ) -> list[ConfigResult]:
     from .engine import Stages
     from .models import ModelStore
@@ -679,7 +693,9 @@ def _run_bergamot(
     }
     translations = mt.translate(BENCH_SET, source, target)
     notes = [f"MT: {BENCH_SET[0]!r} -> {translations[0]!r}"]
-    results = _measure(config, names, stages, recording, source, target, notes, variants)
+    results = _measure(
+        config, names, stages, recording, source, target, notes, variants, voice_match
+    )
     mt.translate(BENCH_SET, source, target)  # warm now: time the batch again
     stats = mt.last_stats
     if stats is not None:
@@ -797,6 +813,7 @@ def measure_paced(
     target: str,
     vad: Any = None,
     speculative: bool = True,
+    voice_match: str = "off",
 ) -> PacedRun:
     """Feed ``audio`` to the engine in real time, as a microphone would, play its audio through
     a file-as-device sink on the same clock, and time each utterance's first sound there."""
@@ -809,7 +826,11 @@ def measure_paced(
     from .vad import VadConfig
 
     config = EngineConfig(
-        source=source, target=target, vad=vad or VadConfig(), speculative=speculative
+        source=source,
+        target=target,
+        vad=vad or VadConfig(),
+        speculative=speculative,
+        voice_match=voice_match,
     )
     engine = Engine(stages, config)
     block = int(0.032 * SAMPLE_RATE)
@@ -1099,6 +1120,7 @@ def run_configs(
     models_dir: str | None,
     cache: Path,
     variants: Sequence[str] = VARIANTS,
+    voice_match: str = "off",
 ) -> list[ConfigResult]:
     """Each configuration measured in a process of its own, on each input variant."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -1122,6 +1144,8 @@ def run_configs(
             str(cache),
             "--variants",
             ",".join(variants),
+            "--voice-match",
+            voice_match,
         ]
         if models_dir:
             cmd += ["--models-dir", models_dir]
@@ -1179,6 +1203,7 @@ def _worker(argv: list[str]) -> int:
     parser.add_argument("--models-dir")
     parser.add_argument("--cache", required=True)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--voice-match", default="off")
     args = parser.parse_args(argv)
     results = run_config(
         args.config,
@@ -1187,6 +1212,7 @@ def _worker(argv: list[str]) -> int:
         Path(args.cache),
         args.low_memory,
         args.variants.split(","),
+        args.voice_match,
     )
     print(json.dumps([asdict(r) for r in results]))
     return 0

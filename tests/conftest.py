@@ -118,3 +118,12 @@ def server():  # noqa: ANN201
     yield f"http://127.0.0.1:{httpd.server_address[1]}", served
     httpd.shutdown()
     httpd.server_close()
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child the test stops with SIGINT (Ctrl-C): a shell that starts the
+    suite in the background (``cmd &``) makes its children ignore SIGINT, and Python keeps
+    an ignored SIGINT ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

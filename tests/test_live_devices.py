@@ -29,7 +29,7 @@ from edge.live import LiveConfig, LiveController
 from edge.live.soak import SessionLog, Turn, conversation, speak, write_wav
 from edge.vad import VadSegmenter
 
-from .conftest import ENGLISH_SENTENCES, ROOT
+from .conftest import ENGLISH_SENTENCES, ROOT, sigint_default
 from .test_asr import normalized
 
 PA_SCRIPT = """
@@ -92,6 +92,7 @@ class Pulse:
         return subprocess.Popen(
             ["parecord", "--latency-msec=20", "-d", source, "--file-format=wav", str(wav)],
             env=self.env,
+            preexec_fn=sigint_default,  # stopped with SIGINT
         )
 
 
@@ -119,6 +120,7 @@ class EdgeProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge", "live", "--json", *args],
             env=pulse.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=sigint_default,  # stopped with SIGINT
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -35,7 +35,7 @@ from edge.live.events import LanguagePairChanged, Playback, SessionStarted, Volu
 from edge.live.soak import SessionLog, Turn, conversation, run_session, soak, speak, write_wav
 from edge.vad import segments
 
-from .conftest import ENGLISH_SENTENCES, ROOT
+from .conftest import ENGLISH_SENTENCES, ROOT, sigint_default
 from .test_asr import normalized
 
 
@@ -318,7 +318,12 @@ def test_ctrl_c_stops_within_a_second_and_keeps_a_complete_file(
         "--input", str(wav), "--output", str(out), "--json",
     ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=sigint_default,
     )
     assert proc.stdout is not None
     for line in proc.stdout:

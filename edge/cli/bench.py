@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import bench
+from ..voice_match import MODES as VOICE_MATCH_MODES
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,6 +42,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--plot", metavar="FILE.png", help="per-utterance latency CDFs (needs edge[plot])"
     )
+    parser.add_argument(
+        "--voice-match",
+        choices=VOICE_MATCH_MODES,
+        default="off",
+        help="the engine's voice matching, to measure what it adds (default: off; the "
+        "baselines never match)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
     return parser
@@ -57,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         models_dir=args.models_dir,
         cache=Path(args.cache or Path(tempfile.gettempdir()) / "edge-bench"),
         variants=bench.VARIANTS if args.input == "both" else (args.input,),
+        voice_match=args.voice_match,
     )
     report = bench.report(results, args.threads)
     if args.json:
