@@ -153,7 +153,7 @@ def test_setting_in_flags_and_toml(tmp_path) -> None:  # noqa: ANN001
     assert load_config(config).voice_match == {"en": "full", "pt": "off"}
     from edge.settings import SpeechSettings
 
-    assert SpeechSettings().voice_match == "rate"
+    assert SpeechSettings().voice_match == "off"  # see docs/voice-matching.md
 
 
 def _to_16k(audio: np.ndarray, sr: int) -> np.ndarray:
