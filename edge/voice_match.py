@@ -32,12 +32,18 @@ import numpy as np
 import soxr
 
 MODES = ("off", "rate", "pitch", "full")
-# Off by default: in live mode with Piper, `rate` made the replies harder to recognize (the
-# round-trip WER of tests/test_live_session.py's three replies 0.16-0.20 in 3 of 5 runs,
-# against <= 0.15 in 4 of 4 with matching off): see docs/voice-matching.md.
-DEFAULT_MODE = "off"
+# The CLI's and the live TOML's default (edge.settings); the library (EngineConfig,
+# SpeechTranslator) defaults to "off". docs/voice-matching.md has the measurements.
+DEFAULT_MODE = "rate"
 MAX_SHIFT_ST = 6.0  # the largest median pitch change applied, in semitones
 SPEED_LIMITS = (0.7, 1.45)  # slowest and fastest speed applied (1: the voice's own)
+# One sentence's syllables per second scatter around the speaker's rate: Piper joe read by
+# the feature against its own calibration gives 0.76-1.26 on single short sentences at one
+# speed. So a rate ratio is trusted in full only from this many syllables of speech on
+# (less: its log is scaled down in proportion), and a ratio within RATE_DEAD_BAND of 1
+# leaves the voice at its own speed.
+RATE_TRUST_SYLLABLES = 15.0
+RATE_DEAD_BAND = 1.12
 RANGE_LIMITS = (0.6, 1.6)  # how far the F0 range (expressiveness) may be scaled
 FMIN, FMAX = 60.0, 500.0
 HOP_S = 0.01  # F0 frame step
@@ -174,6 +180,7 @@ class Measure:
     range_st: float | None  # F0 spread, 10th to 90th percentile, in semitones
     syllables_per_s: float | None
     voiced_s: float  # seconds of voiced frames: the weight in a profile
+    syllables: int = 0  # behind syllables_per_s (0 when it is None)
 
 
 def measure(audio: np.ndarray, sample_rate: int, text: str = "", lang: str = "eng_Latn") -> Measure:
@@ -191,7 +198,7 @@ def measure(audio: np.ndarray, sample_rate: int, text: str = "", lang: str = "en
     seconds = speech_seconds(audio, sample_rate)
     if syllables >= 3 and seconds > 0.3:
         rate = syllables / seconds
-    return Measure(median, range_st, rate, voiced_s)
+    return Measure(median, range_st, rate, voiced_s, syllables if rate is not None else 0)
 
 
 # --- the listener's side: profiles and targets ----------------------------------------------
@@ -205,6 +212,7 @@ class VoiceTarget:
     median_hz: float | None
     range_st: float | None
     syllables_per_s: float | None
+    syllables: float = math.inf  # the speech behind syllables_per_s (inf: taken as certain)
 
     @property
     def rate(self) -> bool:
@@ -256,10 +264,16 @@ class SpeakerProfile:
     def syllables_per_s(self) -> float | None:
         return self._mean((m.syllables_per_s, m.voiced_s) for m in self.history)
 
+    @property
+    def syllables(self) -> int:
+        return sum(m.syllables for m in self.history)
+
     def target(self, mode: str) -> VoiceTarget | None:
         if mode == "off":
             return None
-        return VoiceTarget(mode, self.median_hz, self.range_st, self.syllables_per_s)
+        return VoiceTarget(
+            mode, self.median_hz, self.range_st, self.syllables_per_s, float(self.syllables)
+        )
 
 
 def mode_for(setting: str | dict[str, str], lang: str) -> str:
@@ -461,6 +475,9 @@ class OutputMatcher:
         self._calibrations: dict[int, _Calibration | None] = {}
         self._lock = threading.Lock()
         self.seconds = 0.0  # time spent matching (calibration excluded): the added cost
+        # One speed per (voice, target): an utterance's phrases share it, so a correction
+        # learned on its first phrase does not change the tempo in mid-sentence.
+        self._speeds: dict[tuple[int, VoiceTarget], float] = {}
 
     def calibrate(self, voice: object) -> _Calibration | None:
         """Measure ``voice`` once (a sentence at three speeds, each speaker once): about 0.5 s
@@ -504,10 +521,7 @@ class OutputMatcher:
         cal = self.calibrate(voice)
         speed, speaker = 1.0, None
         if target.rate and cal is not None:
-            assert target.syllables_per_s is not None
-            own = cal.own_rate
-            wanted = own * float(np.clip(target.syllables_per_s / own, *SPEED_LIMITS))
-            speed = cal.speed_for(wanted)
+            speed = self.speed(voice, cal, target)
         if target.pitch and cal is not None and len(cal.pitches) > 1:
             hz = target.median_hz
             assert hz is not None
@@ -527,6 +541,20 @@ class OutputMatcher:
         if cal is not None and target.rate:
             self._learn_rate(cal, text, str(getattr(voice, "language", "eng_Latn")), raw, sr, speed)
 
+    def speed(self, voice: object, cal: _Calibration, target: VoiceTarget) -> float:
+        """The voice's speed knob for ``target``'s rate: 1 (the voice's own) unless the
+        speaker measurably differs; the same for every phrase of one target."""
+        key = (id(voice), target)
+        found = self._speeds.get(key)
+        if found is not None:
+            return found
+        ratio = rate_ratio(target, cal.own_rate)
+        speed = 1.0 if ratio == 1.0 else cal.speed_for(cal.own_rate * ratio)
+        if len(self._speeds) >= 64:
+            self._speeds.pop(next(iter(self._speeds)))
+        self._speeds[key] = speed
+        return speed
+
     def _learn_rate(
         self, cal: _Calibration, text: str, lang: str, raw: list[np.ndarray], sr: int, speed: float
     ) -> None:
@@ -541,6 +569,19 @@ class OutputMatcher:
             total = min(cal.weight + syllables, 100.0)
             cal.correction += (observed - cal.correction) * syllables / (total + 20.0)
             cal.weight = total
+
+
+def rate_ratio(target: VoiceTarget, own_rate: float) -> float:
+    """How much faster than ``own_rate`` the output should speak for ``target``: the measured
+    ratio, its log scaled down while the speech behind it is short, capped at
+    ``SPEED_LIMITS``, and 1 within ``RATE_DEAD_BAND`` (the scatter of a single sentence)."""
+    if target.syllables_per_s is None or own_rate <= 0:
+        return 1.0
+    trust = min(1.0, target.syllables / RATE_TRUST_SYLLABLES)
+    ratio = math.exp(trust * math.log(target.syllables_per_s / own_rate))
+    if abs(math.log(ratio)) < math.log(RATE_DEAD_BAND):
+        return 1.0
+    return float(np.clip(ratio, *SPEED_LIMITS))
 
 
 def _synth(voice: object, text: str, speed: float, speaker: int | None) -> Iterable[np.ndarray]:
