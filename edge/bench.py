@@ -59,6 +59,8 @@ import numpy as np
 from .asr.base import SAMPLE_RATE
 from .audio import read_audio, resample
 from .errors import EdgeError
+from .settings import Bounds, setting
+from .voice_match import MODES as VOICE_MATCH_MODES
 
 CONFIGS = (
     "cascade-opus",
@@ -68,6 +70,41 @@ CONFIGS = (
     "cascade-bergamot-piper",
     "direct",
 )
+INPUTS = ("clean", "noisy", "both")
+
+
+@dataclass
+class BenchSettings:
+    """What ``edge bench`` measures with: each field is its flag (edge.settings); the
+    benchmark has no config file."""
+
+    threads: int = setting(2, bounds=Bounds(1, 256), kind=int, help="threads per ASR and MT stage")
+    """Threads per ASR and MT stage; 2 measures a 2-core device."""
+    low_memory: bool = setting(
+        False,
+        kind=bool,
+        help="run as a device under 1 GB does: no onnxruntime arenas, memory returned after use",
+    )
+    """Measure the low-memory profile (edge.translator.RuntimeOptions.low_memory)."""
+    input: str = setting(
+        "both",
+        choices=INPUTS,
+        help="the English set clean, in cafe noise at 10 dB SNR, or both (default)",
+    )
+    """Which variants of the spoken set to feed."""
+    voice_match: str = setting(
+        "off",
+        choices=VOICE_MATCH_MODES,
+        help="the engine's voice matching, to measure what it adds (default: off; the "
+        "baselines never match)",
+    )
+    """The engine's edge.voice_match mode; the baselines never match."""
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return VARIANTS if self.input == "both" else (self.input,)
+
+
 # Real weights: English speech -> Moonshine -> the Bergamot en->pt student -> Portuguese speech,
 # by espeak-ng (the voice this install has for Portuguese) or by a Piper medium voice.
 BERGAMOT_CONFIGS = ("cascade-bergamot", "cascade-bergamot-piper")
@@ -503,7 +540,7 @@ def run_config(
     notes: list[str] = []
     if config in BERGAMOT_CONFIGS:
         return _run_bergamot(config, models_dir, paths, options, cache, variants, voice_match)
-    voice = load_voice(paths["tts"], options)
+    voice = _same_every_time(load_voice(paths["tts"], options))
     stages = Stages(tts=voice)
     standin: FixedLengthStandIn | None = None
     if config == "direct":
@@ -674,7 +711,7 @@ def _run_bergamot(
         voice: Any = EspeakTTS.load(target)
         tts_name = "espeak-ng pt (espeakng-loader)"
     else:
-        voice = load_voice(paths["tts"], options)
+        voice = _same_every_time(load_voice(paths["tts"], options))
         tts_name = (
             "piper en_US-joe-medium speaking the Portuguese (stands in for a pt medium voice)"
         )
@@ -702,6 +739,15 @@ def _run_bergamot(
         for result in results:
             result.mt_tokens_per_s = round(stats.tokens_per_second, 1)
     return results
+
+
+def _same_every_time(voice: Any) -> Any:
+    """A Piper voice without its randomness: the engine and the baselines then speak the same
+    audio for the same text, so where replies queue at the sink (they outlast the gaps
+    between utterances) the queue differs by design, not by dice."""
+    from .tts.piper_tts import PiperTTS
+
+    return voice.with_noise(0.0, 0.0) if isinstance(voice, PiperTTS) else voice
 
 
 def _sample(name: str) -> Path:
@@ -891,14 +937,19 @@ class _Sink:
         self.playback.start()
 
     def finish(self, expected: int, wait_s: float = 1.0) -> dict[int, float]:
-        """The first-sample times, once ``expected`` utterances have started (or after
-        ``wait_s``: audio emitted at the very end of the input is still rendered)."""
+        """The first-sample times, once ``expected`` utterances have started. Replies queued
+        behind each other are waited for while the sink still plays (an engine that fell
+        behind is timed, not cut off); ``wait_s`` more once it is idle."""
         deadline = time.perf_counter() + wait_s
         while True:
             while self.queue.started:
                 uid, wall = self.queue.started.popleft()
                 self.started.setdefault(uid, wall)
-            if len(self.started) >= expected or time.perf_counter() > deadline:
+            if len(self.started) >= expected:
+                return self.started
+            if self.queue.busy:
+                deadline = time.perf_counter() + wait_s
+            elif time.perf_counter() > deadline:
                 return self.started
             time.sleep(0.005)
 
@@ -922,6 +973,43 @@ class BaselineRun:
     streaming_ready_ms: list[float]
 
 
+@dataclass
+class Reply:
+    """One utterance's work in a baseline, timed on its own: when each piece of its audio was
+    ready (seconds after its processing started) and how long that piece plays."""
+
+    segment: Any  # the VAD's segment
+    text: str  # its transcript
+    confirmed_s: float  # input time the VAD confirmed its end
+    busy_s: float  # processing time, all of it (the worker is busy this long)
+    pieces: list[tuple[float, float]]  # (ready after start s, playing time s), in play order
+
+
+def schedule(replies: Sequence[Reply]) -> list[Heard]:
+    """Lay the replies on one timeline, as a baseline built as a program would run them: one
+    worker takes the utterances in order (an utterance confirmed while the previous one is
+    still processed waits for it), and one sink plays the pieces in order, each on the
+    sink's next tick once ready, but never before the previous piece has finished playing.
+    The engine's replies queue at the same kind of sink; so do these."""
+    heard: list[Heard] = []
+    worker_free = 0.0  # input time the worker is next free
+    sink_free = 0.0  # input time the sink has played everything queued so far
+    for reply in replies:
+        start = max(reply.confirmed_s, worker_free)
+        worker_free = start + reply.busy_s
+        first_ready: float | None = None
+        first_sound: float | None = None
+        for ready, playing in reply.pieces:
+            at = max(_next_tick(start + ready), sink_free)
+            if first_sound is None:
+                first_ready, first_sound = start + ready, at
+            sink_free = at + playing
+        heard.append(
+            Heard(reply.segment.start_s, reply.segment.end_s, reply.text, first_ready, first_sound)
+        )
+    return heard
+
+
 def measure_baselines(
     stages: Any, audio: np.ndarray, truth: list[Utterance], source: str, target: str, vad: Any
 ) -> BaselineRun:
@@ -929,16 +1017,18 @@ def measure_baselines(
     utterance the VAD confirms (block by block, as the engine's listener sees it):
 
     * **naive**: ASR, MT of the whole text, TTS of all of it, then play;
-    * **sentence-streaming**: ASR, then per sentence MT -> TTS, playing each sentence's first
-      chunk as soon as it is synthesized (no speculation, no phrase cutting).
+    * **sentence-streaming**: ASR, then per sentence MT -> TTS, each sentence's audio played
+      as soon as it is synthesized (no speculation, no phrase cutting).
 
-    Each utterance's processing starts at its confirmation, in input time: an utterance
-    never waits for the previous one's processing (which favours the baselines).
+    Each utterance's work is timed on its own (no other work on the cores), then laid out by
+    :func:`schedule`: one worker in utterance order, one sink playing replies one after
+    another, so a reply waits behind the previous one's playback as the engine's does.
     """
     from .text import split_sentences
 
-    naive: list[Heard] = []
-    streaming: list[Heard] = []
+    naive: list[Reply] = []
+    streaming: list[Reply] = []
+    rate = float(stages.tts.sample_rate)
     block = 512
     for offset in range(0, len(audio), block):
         for update in vad.accept(audio[offset : offset + block]):
@@ -954,28 +1044,34 @@ def measure_baselines(
             got = (
                 sum(len(chunk) for chunk in stages.tts.synthesize(translated)) if translated else 0
             )
-            naive.append(_heard(segment, text, confirmed_s, time.perf_counter() - t0, got > 0))
-            # Sentence-streaming: the first sentence's first chunk plays when it is ready.
+            busy = time.perf_counter() - t0
+            pieces = [(busy, got / rate)] if got else []
+            naive.append(Reply(segment, text, confirmed_s, busy, pieces))
+            # Sentence-streaming: each sentence plays from its first chunk on; the sink plays
+            # the chunks back to back (synthesis runs far faster than playback).
             t0 = time.perf_counter()
             text, translated = _recognize(stages, segment.audio, source)
-            ready: float | None = None
-            sentences = split_sentences(translated) if translated else []
-            for sentence in sentences:
+            pieces = []
+            for sentence in split_sentences(translated) if translated else []:
                 if stages.direct is None:
                     sentence = stages.mt.translate([sentence], source, target)[0]
+                ready: float | None = None
+                samples = 0
                 for chunk in stages.tts.synthesize(sentence):
-                    if len(chunk):
+                    if len(chunk) and ready is None:
                         ready = time.perf_counter() - t0
-                        break
+                    samples += len(chunk)
                 if ready is not None:
-                    break
-            streaming.append(_heard(segment, text, confirmed_s, ready or 0.0, ready is not None))
+                    pieces.append((ready, samples / rate))
+            busy = time.perf_counter() - t0
+            streaming.append(Reply(segment, text, confirmed_s, busy, pieces))
+    naive_heard, streaming_heard = schedule(naive), schedule(streaming)
     # Input time 0 at wall 0: Heard times here are input seconds.
     return BaselineRun(
-        latencies_ms(truth, naive, 0.0),
-        latencies_ms(truth, streaming, 0.0),
-        latencies_ms(truth, naive, 0.0, at_sink=False),
-        latencies_ms(truth, streaming, 0.0, at_sink=False),
+        latencies_ms(truth, naive_heard, 0.0),
+        latencies_ms(truth, streaming_heard, 0.0),
+        latencies_ms(truth, naive_heard, 0.0, at_sink=False),
+        latencies_ms(truth, streaming_heard, 0.0, at_sink=False),
     )
 
 
@@ -986,17 +1082,6 @@ def _recognize(stages: Any, audio: np.ndarray, source: str) -> tuple[str, str]:
         return text, text
     text = stages.segment_asr.recognize(audio, source).text
     return text, text
-
-
-def _heard(segment: Any, text: str, confirmed_s: float, processing_s: float, spoke: bool) -> Heard:
-    ready = confirmed_s + processing_s
-    return Heard(
-        segment.start_s,
-        segment.end_s,
-        text,
-        ready if spoke else None,
-        _next_tick(ready) if spoke else None,
-    )
 
 
 # --- orchestration ------------------------------------------------------------------------

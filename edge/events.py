@@ -68,7 +68,9 @@ class PartialTranscript(Event):
 
 @dataclass
 class Transcript(Event):
-    """The final text of one utterance."""
+    """The final text of one utterance. In direct mode (speech translated by Whisper) it is
+    a second decode that waits for the reply's first sound, so it follows the first
+    ``AudioOut``; elsewhere it comes before the utterance's translation."""
 
     name: ClassVar[str] = "transcript"
     utterance_id: int

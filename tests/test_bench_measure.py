@@ -12,6 +12,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -184,3 +185,51 @@ def test_percentiles_count_misses_as_infinite() -> None:
         np.percentile([1, 2, 3, 4], 90)
     )
     assert bench._ms(bench.MISS) == "miss" and bench._ratio(bench.MISS, 400.0) == "inf"
+
+
+def test_schedule_queues_replies_behind_the_worker_and_the_sink() -> None:
+    def span(start: float, end: float) -> SimpleNamespace:
+        return SimpleNamespace(start_s=start, end_s=end)
+
+    replies = [
+        # Two sentences: 3 s and 2 s of audio, ready 0.1 s and 0.2 s into the work.
+        bench.Reply(span(0.0, 1.0), "a", 1.5, 0.2, [(0.1, 3.0), (0.2, 2.0)]),
+        # Confirmed while the sink still plays the first reply (until 6.6 s).
+        bench.Reply(span(2.0, 3.0), "b", 3.5, 0.5, [(0.1, 1.0)]),
+        # Confirmed while the worker is still busy with the second (until 4.0 s).
+        bench.Reply(span(3.2, 3.7), "c", 3.8, 0.3, [(0.1, 0.5)]),
+        bench.Reply(span(9.0, 9.5), "", 10.0, 0.1, []),  # heard nothing: no audio
+    ]
+    heard = bench.schedule(replies)
+    assert [h.first_audio for h in heard] == pytest.approx([1.6, 3.6, 4.1, None])
+    # The second piece of the first reply plays right after the first (1.6 + 3.0 s).
+    assert [h.first_sound for h in heard] == pytest.approx([1.6, 6.6, 7.6, None])
+
+
+class LongVoice(SleepyVoice):
+    """Replies longer than the gaps between utterances: 2 s of audio per sentence."""
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        for _sentence in split_sentences(text):
+            time.sleep(TTS_S)
+            yield np.full(2 * self.sample_rate, 0.1, np.float32)
+
+
+def test_replies_queue_at_the_sink_alike_for_engine_and_baselines() -> None:
+    # Each reply (two sentences, 4 s) outlasts the gap to the next utterance, so every later
+    # reply waits for the one before to finish playing. The engine without speculation does
+    # the baselines' sentence-streaming work: the queue must charge both the same.
+    stages, audio, truth = _setup()
+    stages.tts = LongVoice()  # type: ignore[assignment]
+    run = bench.measure_paced(stages, audio, truth, "eng_Latn", "spa_Latn", speculative=False)
+    base = bench.measure_baselines(
+        stages, audio, truth, "eng_Latn", "spa_Latn", VadSegmenter(VadConfig())
+    )
+    assert run.spoken == len(truth)  # the last reply starts after the input ends: still timed
+    lags = _confirm_lag_ms(audio, truth)
+    for later in (1, 2):
+        # Queued: far later than the work alone (the confirmation plus ASR, MT, TTS).
+        assert base.streaming_ms[later] > lags[later] + 1000
+        assert abs(run.latency_ms[later] - base.streaming_ms[later]) < FILE_TICK_S * 1000 + 15
+    # What each waited for is the sink, not the work: the events came on time.
+    assert abs(_median_error(run.event_latency_ms, lags, ASR_S + MT_S + TTS_S)) < TOLERANCE_MS

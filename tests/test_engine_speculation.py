@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 
 from edge.audio import file_blocks, resample
 from edge.engine import AudioBlock, Engine, EngineConfig, Stages
@@ -165,3 +166,37 @@ def _sentences(text: str) -> list[str]:
     from edge.text import split_sentences
 
     return split_sentences(text)
+
+
+class PaddedVoice(RecordingVoice):
+    """Pads each phrase as Piper does: 0.2 s of silence, 0.5 s of tone, 0.2 s of silence."""
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        self.spoken.append(text)
+        pad = np.zeros(3200, np.float32)
+        tone = 0.3 * np.sin(np.arange(8000) * 0.2).astype(np.float32)
+        yield np.concatenate([pad, tone, pad])
+
+
+def test_a_phrase_cut_adds_no_pause_and_a_backlog_keeps_sentences_whole(moonshine, joe) -> None:  # noqa: ANN001
+    # Two utterances, fed faster than real time: the second is translated while the first
+    # one's audio (far longer than BACKLOG_S) would still be playing.
+    first = _one_utterance_with_pauses(joe, ["The train to the airport leaves at nine."], 1.2)
+    second = _one_utterance_with_pauses(joe, ["I would like a cup of coffee with milk."], 1.0)
+    mt, voice = SlowWordMT(seconds=0.05), PaddedVoice()
+    engine = _english_to_spanish(moonshine, mt, voice, first_phrase_words=4)
+    events = [e for _t, e in _run(engine, np.concatenate([first, second]))]
+    audio: dict[int, float] = {}
+    for e in events:
+        if isinstance(e, AudioOut):
+            audio[e.utterance_id] = audio.get(e.utterance_id, 0.0) + len(e.samples) / 16000
+    (one, two) = sorted(audio)
+    phrases = [e for e in events if isinstance(e, AudioOut) and e.utterance_id == one]
+    # The first reply started with nothing queued: cut into phrases, and at each cut the
+    # pads that meet keep 40 ms a side, so the cut costs 0.08 s, not 0.4 s.
+    assert len(phrases) >= 2
+    cuts = len(phrases) - 1
+    assert audio[one] == pytest.approx(len(phrases) * 0.5 + 0.4 + cuts * 0.08, abs=0.002)
+    # The second was translated with the first still playing: one phrase, pads whole.
+    assert sum(isinstance(e, AudioOut) and e.utterance_id == two for e in events) == 1
+    assert audio[two] == pytest.approx(0.9, abs=0.002)

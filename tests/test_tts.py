@@ -59,3 +59,28 @@ def test_phrase_by_phrase_speech_says_the_same_words(joe, moonshine) -> None:
     heard = normalized(moonshine.recognize(audio).text)
     # The cuts cost a little at the seams: bound the error.
     assert jiwer.wer(normalized(text), heard) <= 0.3, heard
+
+
+def test_seams_trim_only_the_pads_at_a_cut() -> None:
+    from edge.tts.chunking import SEAM_KEEP_S, seamed, trim_seam
+
+    rate = 16000
+    pad, keep = np.zeros(3200, np.float32), int(SEAM_KEEP_S * rate)
+    tone = 0.3 * np.sin(np.arange(4000) * 0.2).astype(np.float32)
+    audio = np.concatenate([pad, tone, pad])
+    loud = np.flatnonzero(np.abs(audio) > 10 ** (-45 / 20))
+    assert len(trim_seam(audio, rate, lead=False, trail=False)) == len(audio)
+    trailing = trim_seam(audio, rate, lead=False, trail=True)
+    assert len(trailing) == loud[-1] + 1 + keep  # the leading pad is kept whole
+    both = trim_seam(audio, rate, lead=True, trail=True)
+    assert len(both) == loud[-1] - loud[0] + 1 + 2 * keep
+    assert len(trim_seam(pad, rate, lead=True, trail=True)) == len(pad)  # silence stays
+    # Over chunks: the lead of the first chunk, the trail of the last, nothing between.
+    chunks = list(seamed([audio, audio, audio], rate, lead=True, trail=True))
+    assert [len(c) for c in chunks] == [len(audio) - loud[0] + keep, len(audio), len(trailing)]
+    assert PhraseCutter(4, expected_words=12, cut=False).push("word") is None
+    cutter = PhraseCutter(cut=False)
+    assert [cutter.push(w) for w in ["one,", "two,", "three,", "four,", "five,", "six"]] == [
+        None
+    ] * 6
+    assert cutter.finish() == "one, two, three, four, five, six"

@@ -72,7 +72,8 @@ class EngineConfig:
     # words while the MT is still decoding the rest (0: whole clauses only). Phrases are
     # also cut at clause punctuation.
     first_phrase_words: int = FIRST_PHRASE_WORDS
-    # Also transcribe the source language in direct mode (a second, cheaper decode).
+    # Also transcribe the source language in direct mode (a second, cheaper decode). It runs
+    # after the reply's first sound, so its Transcript follows the first AudioOut there.
     direct_transcript: bool = True
     # "vad": the VAD cuts utterances; "ptt": PushToTalk items in the audio stream do.
     segmentation: str = "vad"

@@ -87,6 +87,7 @@ class Engine:
     def cancel_output(self, through_utterance_id: int) -> None:
         """Stop translating and speaking utterances up to this id (the user barged in)."""
         self._ledger.cancel(through_utterance_id)
+        self._meter.audio_until = 0.0  # what was queued is not going to play
 
     def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

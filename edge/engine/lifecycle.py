@@ -31,8 +31,11 @@ from ..voice_match import Profiles, VoiceTarget
 from .channels import Channels
 from .config import AudioBlock, EngineConfig, Stages
 from .messages import Confirm, Sentence, UtteranceDone
-from .metrics import Meter
+from .metrics import Meter, UtteranceTiming
 from .speculation import Ledger, Memo
+
+# Direct mode's source transcript waits at most this long for the reply's first sound.
+TRANSCRIPT_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -211,12 +214,21 @@ class Lifecycle:
         if spoken is not None:
             source_text = ""
             if self.config.direct_transcript and self.stages.direct is not None:
+                # A second decode on the same cores: after the reply's first sound, not
+                # competing with it (bounded, so a stuck speaker cannot stall listening).
+                self._await_voiced(timing)
                 t0 = time.perf_counter()
                 source_text = self.stages.direct.transcribe(segment.audio, spoken)
                 self.meter.stage_seconds["asr"] += time.perf_counter() - t0
             channels.emit(
                 Transcript(utterance_id, source_text, spoken, segment.start_s, speech_end_s)
             )
+
+    def _await_voiced(self, timing: UtteranceTiming) -> None:
+        deadline = time.perf_counter() + TRANSCRIPT_WAIT_S
+        while not timing.voiced.wait(0.05):
+            if self.channels.stop.is_set() or time.perf_counter() > deadline:
+                return
 
     def _voice(self, audio: np.ndarray, heard: Heard, *, commit: bool = True) -> VoiceTarget | None:
         """The target voice for this utterance's speech, its side's profile updated."""

@@ -6,7 +6,8 @@ float or dict entry safe because only one thread ever writes it):
 * ``stage_seconds``: one key per writer: "vad" and "asr" the listener, "mt" the
   translator, "tts" the speaker;
 * ``audio_seconds``, ``speech_seconds``, ``utterances``: the listener;
-* ``tts_audio_seconds``, ``latencies``: the speaker;
+* ``tts_audio_seconds``, ``latencies``, ``audio_until``: the speaker (the translator reads
+  ``audio_until``; a barge-in resets it);
 * the per-utterance timings table: any stage, under ``_lock`` (the listener creates and
   discards entries, the translator adds MT time, the speaker closes them). The fields of one
   ``UtteranceTiming`` are each written by one stage.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..events import Metrics, UtteranceMetrics
 from ..hardware import peak_rss_mb
@@ -33,6 +34,9 @@ class UtteranceTiming:
     tts_ms: float = 0.0
     tts_first_chunk_ms: float | None = None
     first_audio_wall: float | None = None
+    # Set once the utterance's first audio is out, or it closed without any: work that can
+    # wait (direct mode's source transcript) waits for it rather than slowing the reply.
+    voiced: threading.Event = field(default_factory=threading.Event)
 
 
 class Meter:
@@ -41,6 +45,9 @@ class Meter:
         self.audio_seconds = 0.0
         self.speech_seconds = 0.0
         self.tts_audio_seconds = 0.0
+        # Wall time the audio emitted so far would have played out, if played from its
+        # emission in real time: the output's backlog, as the speaker sees it.
+        self.audio_until = 0.0
         self.latencies: list[float] = []
         self.utterances = 0
         self._timings: dict[int, UtteranceTiming] = {}
@@ -69,6 +76,7 @@ class Meter:
             timing = self._timings.pop(utterance_id, None)
         if timing is None:
             return None
+        timing.voiced.set()
         latency = None
         if timing.first_audio_wall is not None:
             latency = max(0.0, (timing.first_audio_wall - timing.speech_end_wall) * 1000)

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from ..events import AudioOut, Translation
+from ..tts.chunking import seamed
 from ..voice_match import OutputMatcher
 from .channels import Channels
 from .config import Stages
@@ -41,6 +42,8 @@ class Speaker:
         self.ledger = ledger
         self.meter = meter
         self._memo = Memo(16)  # synthesized chunks by (language, phrase text, voice target)
+        # (utterance, sentence) whose next phrase continues a cut: its leading pad goes.
+        self._cut_open: set[tuple[int, int]] = set()
         self.matcher = OutputMatcher()
         self._voice_match = voice_match
 
@@ -129,14 +132,24 @@ class Speaker:
             t0 = time.perf_counter()
             timing = self.meter.timing(job.utterance_id)
             fresh = self.matcher.synthesize(voice, text, job.voice)  # matched phrase by phrase
-            for chunk in iter(chunks) if chunks is not None else fresh:
+            # Where a sentence was cut into phrases, the pads meeting at the cut are trimmed.
+            sentence = (job.utterance_id, job.index)
+            lead, trail = sentence in self._cut_open, not phrase.last
+            self._cut_open.discard(sentence)
+            if trail:
+                self._cut_open.add(sentence)
+            source = iter(chunks) if chunks is not None else fresh
+            for chunk in seamed(source, voice.sample_rate, lead=lead, trail=trail):
                 if ledger.cancelled(job.utterance_id) or self.channels.stop.is_set():
                     break
                 now = time.perf_counter()
                 if timing.first_audio_wall is None:
                     timing.first_audio_wall = now
                     timing.tts_first_chunk_ms = (now - t0) * 1000
-                self.meter.tts_audio_seconds += len(chunk) / voice.sample_rate
+                    timing.voiced.set()
+                seconds = len(chunk) / voice.sample_rate
+                self.meter.tts_audio_seconds += seconds
+                self.meter.audio_until = max(now, self.meter.audio_until) + seconds
                 self.channels.emit(AudioOut(job.utterance_id, job.index, voice.sample_rate, chunk))
             seconds = time.perf_counter() - t0
             if chunks is None:
@@ -146,6 +159,7 @@ class Speaker:
             self._close(job.utterance_id)
 
     def _close(self, utterance_id: int) -> None:
+        self._cut_open = {s for s in self._cut_open if s[0] > utterance_id}
         metrics = self.meter.close(utterance_id)
         if metrics is not None:
             self.channels.emit(metrics)

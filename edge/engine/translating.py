@@ -30,6 +30,9 @@ from .speculation import Ledger, Memo
 log = logging.getLogger(__name__)
 
 BATCH = 8  # sentences decoded together at most
+# Output still to play (edge.engine.metrics.Meter.audio_until) beyond which a sentence is not
+# cut into phrases: synthesizing a whole sentence takes about this long on a slow device.
+BACKLOG_S = 0.5
 
 Job = Sentence | UtteranceDone
 
@@ -223,7 +226,11 @@ class Translator:
 
     def _cutter(self, job: Sentence) -> PhraseCutter:
         # Only the first sentence's first sound waits on its decode; later sentences are
-        # ready while earlier ones play, and keep their phrasing whole.
+        # ready while earlier ones play, and keep their phrasing whole. While earlier audio
+        # still plays for a while no cut can bring this sentence's sound forward, and each
+        # cut lengthens it (edge.tts.chunking.SEAM_KEEP_S): it stays whole.
+        if self.meter.audio_until - time.perf_counter() > BACKLOG_S:
+            return PhraseCutter(cut=False)
         first = self.config.first_phrase_words if job.index == 0 else 0
         return PhraseCutter(first, expected_words=len(job.text.split()))
 

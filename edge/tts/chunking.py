@@ -14,6 +14,9 @@ once give the same phrases.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 _CLAUSE_END = re.compile(r"[,;:،、，；：]$")
 _DASHES = frozenset("–—")
@@ -21,6 +24,12 @@ _DASHES = frozenset("–—")
 FIRST_PHRASE_WORDS = 3
 # Phrases shorter than this are joined to the next: a one-word phrase sounds clipped.
 MIN_PHRASE_WORDS = 3
+# A voice pads what it synthesizes with silence at both ends (Piper joe: 30-50 ms before,
+# 120-220 ms after). At a cut inside a sentence the two pads meet in a pause the whole
+# sentence would not have, and every cut made the reply longer (a backlog of replies grows
+# by it); each side of a cut keeps this much of its pad.
+SEAM_KEEP_S = 0.04
+SEAM_FLOOR = 10 ** (-45 / 20)  # a sample below -45 dBFS counts as silence
 # A cut after a word this short would mostly end a phrase on an article or a preposition
 # ("the", "to", "de", "la", "zu"): the count cut waits for a longer word.
 _FUNCTION_WORD_CHARS = 3
@@ -29,14 +38,18 @@ _FUNCTION_WORD_CHARS = 3
 class PhraseCutter:
     """Turns a stream of words into phrases.
 
+    ``cut=False`` keeps the text whole (nothing to gain while earlier audio still plays).
     ``first_phrase_words``: cut the first phrase after at least this many words even without
     punctuation (0: only at clauses). ``expected_words``: how long the text is likely to be;
     no cut leaves fewer than :data:`MIN_PHRASE_WORDS` words expected after it.
     """
 
-    def __init__(self, first_phrase_words: int = 0, expected_words: int | None = None) -> None:
+    def __init__(
+        self, first_phrase_words: int = 0, expected_words: int | None = None, *, cut: bool = True
+    ) -> None:
         self.first_phrase_words = first_phrase_words
         self.expected_words = expected_words
+        self.cut = cut  # False: the whole text is one phrase
         self._words: list[str] = []  # of the open phrase
         self._seen = 0
         self._cut_before = False
@@ -65,7 +78,7 @@ class PhraseCutter:
         return self._take() if self._words else None
 
     def _cuttable(self) -> bool:
-        if len(self._words) < MIN_PHRASE_WORDS:
+        if not self.cut or len(self._words) < MIN_PHRASE_WORDS:
             return False
         return self.expected_words is None or self.expected_words - self._seen >= MIN_PHRASE_WORDS
 
@@ -87,3 +100,36 @@ def split_phrases(
     phrases = [p for p in map(cutter.push, words) if p is not None]
     rest = cutter.finish()
     return phrases + ([rest] if rest else [])
+
+
+def trim_seam(audio: np.ndarray, sample_rate: int, *, lead: bool, trail: bool) -> np.ndarray:
+    """``audio`` with its silent pad cut to :data:`SEAM_KEEP_S` at the ``lead``ing and/or
+    ``trail``ing side of a phrase cut; all-silent audio is left as it is."""
+    loud = np.flatnonzero(np.abs(audio) > SEAM_FLOOR)
+    if not len(loud) or not (lead or trail):
+        return audio
+    keep = int(SEAM_KEEP_S * sample_rate)
+    start = max(0, int(loud[0]) - keep) if lead else 0
+    end = min(len(audio), int(loud[-1]) + 1 + keep) if trail else len(audio)
+    return audio[start:end]
+
+
+def seamed(
+    chunks: Iterable[np.ndarray], sample_rate: int, *, lead: bool, trail: bool
+) -> Iterator[np.ndarray]:
+    """A phrase's chunks with :func:`trim_seam` applied to its first (``lead``) and last
+    (``trail``) chunk. For ``trail`` each chunk waits for the next, to know it is not the
+    last: a phrase is mostly one chunk, so its first sound waits for nothing more."""
+    previous: np.ndarray | None = None
+    first = True
+    for chunk in chunks:
+        if not trail:
+            yield trim_seam(chunk, sample_rate, lead=lead and first, trail=False)
+            first = False
+            continue
+        if previous is not None:
+            yield trim_seam(previous, sample_rate, lead=lead and first, trail=False)
+            first = False
+        previous = chunk
+    if previous is not None:
+        yield trim_seam(previous, sample_rate, lead=lead and first, trail=True)

@@ -83,6 +83,14 @@ class PiperTTS:
         )
         return cls(voice, language, config)
 
+    def with_noise(self, noise_scale: float, noise_w_scale: float) -> PiperTTS:
+        """This voice (the same loaded model) with Piper's randomness set; 0 and 0: the same
+        audio for the same text every time."""
+        config = dataclasses.replace(
+            self._config, noise_scale=noise_scale, noise_w_scale=noise_w_scale
+        )
+        return PiperTTS(self._voice, self.language, config)
+
     @property
     def speakers(self) -> tuple[int | None, ...]:
         """The speaker ids voice matching may choose from (None: the voice's only one)."""
