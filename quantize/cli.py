@@ -16,13 +16,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.cli.options import Bounds, Parser, number
 from edge.errors import EdgeError
 
 from .ct2_model import QUANTIZATIONS
 
+COUNT = number(int, Bounds(1))
+RATIO = number(float, Bounds(0, exclusive=True))
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Parser: one-line usage errors; number(): out-of-range values refused by name.
+    parser = Parser(
         prog="quantize",
         description="Turn upstream checkpoints into edge's int8 models and measure what each "
         "quantized variant costs and gains.",
@@ -113,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="calibration directory with sentences.txt (Piper voices)",
     )
-    onnx.add_argument("--calibration-limit", type=int, default=16)
+    onnx.add_argument("--calibration-limit", type=COUNT, default=16)
 
     report = sub.add_parser("report", help="size, memory, speed and quality against a reference")
     report.add_argument("--reference", type=Path, required=True, help="the float model")
@@ -122,8 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--data", type=Path, required=True, help="evaluation data directory")
     report.add_argument("--out", type=Path, default=Path("quantize-report"))
-    report.add_argument("--threads", type=int, default=2)
-    report.add_argument("--repeat", type=int, default=3, help="timed passes (fastest counts)")
+    report.add_argument("--threads", type=number(int, Bounds(1, 256)), default=2)
+    report.add_argument("--repeat", type=COUNT, default=3, help="timed passes (fastest counts)")
     report.add_argument(
         "--compute-type",
         default="default",
@@ -137,9 +142,9 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="speech recognizer for the TTS round trip (e.g. a Moonshine directory)",
     )
-    report.add_argument("--max-size-ratio", type=float, default=0.30)
-    report.add_argument("--min-speedup", type=float, default=1.5)
-    report.add_argument("--max-quality-delta", type=float, default=0.5)
+    report.add_argument("--max-size-ratio", type=RATIO, default=0.30)
+    report.add_argument("--min-speedup", type=RATIO, default=1.5)
+    report.add_argument("--max-quality-delta", type=number(float, Bounds(0)), default=0.5)
 
     vocab = sub.add_parser("vocab", help="reduced NLLB/OPUS-MT output vocabulary for a language")
     vocab.add_argument("model", type=Path, help="CTranslate2 translation model directory")
@@ -153,8 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     vocab.add_argument("--languages", nargs="+", required=True, help="target language(s)")
     vocab.add_argument("--mode", choices=("vmap", "trim"), default="vmap")
-    vocab.add_argument("--max-tokens", type=int, help="cap on kept tokens, most frequent first")
-    vocab.add_argument("--min-count", type=int, default=1)
+    vocab.add_argument("--max-tokens", type=COUNT, help="cap on kept tokens, most frequent first")
+    vocab.add_argument("--min-count", type=COUNT, default=1)
 
     entry = sub.add_parser("catalog-entry", help="catalog record with sha256, sizes and RAM")
     entry.add_argument("model", type=Path)
