@@ -38,6 +38,7 @@ from edge.events import (
 )
 from edge.live import STATES, LiveConfig, LiveController, ModelLoader
 from edge.live.events import ControllerSnapshot, LanguagePairChanged
+from edge.live.handheld import HandheldChanged
 from edge.tts.espeak_tts import EspeakTTS
 from edge.ui import EventHub, KioskServer, is_loopback, language_pairs
 from edge.ui.hub import CLIENT_QUEUE, CLOSE, Client
@@ -308,6 +309,34 @@ def test_device_notice_and_reconnect(browser: webdriver.Chrome, tmp_path: Path) 
         server.stop()
 
 
+def test_handheld_indicator(browser: webdriver.Chrome, fake) -> None:  # noqa: ANN001
+    """The bar shows the handheld's notices as they come, and a reloaded page the last one."""
+    _controller, hub, server = fake
+    _open(browser, server.url, "800x480")
+    indicator = browser.find_element(By.ID, "handheld")
+    assert not indicator.is_displayed()  # no handheld configured, none reported
+    hub.publish(HandheldChanged(True, "/dev/ttyACM0", "edge-handheld firmware 1.2.0"))
+    _wait(indicator.is_displayed, 5, "the handheld indicator")
+    assert indicator.text == "Handheld: edge-handheld firmware 1.2.0"
+    assert indicator.get_attribute("data-state") == "attached"
+    assert "/dev/ttyACM0" in indicator.get_attribute("title")
+    # on one line in the bar, clear of the buttons, on the 7" panel
+    bar = _kiosk(browser, "document.getElementById('bar').getBoundingClientRect().toJSON()")
+    box = _kiosk(browser, "document.getElementById('handheld').getBoundingClientRect().toJSON()")
+    f2f = _kiosk(browser, "document.getElementById('f2f').getBoundingClientRect().toJSON()")
+    assert box["height"] < bar["height"] and box["right"] <= f2f["left"], (box, f2f)
+    assert f2f["right"] <= 800, f2f
+    hub.publish(HandheldChanged(False, "/dev/ttyACM0", "no reply for 3 s"))
+    _wait(lambda: indicator.get_attribute("data-state") == "detached", 5, "the unplugged state")
+    assert indicator.text == "Handheld unplugged: use the screen"
+    assert "no reply for 3 s" in indicator.get_attribute("title")
+    browser.refresh()  # a page that connects later is told by hello
+    _wait(lambda: _kiosk(browser, "window.kiosk.connected"), what="the socket")
+    indicator = browser.find_element(By.ID, "handheld")
+    assert indicator.get_attribute("data-state") == "detached" and indicator.is_displayed()
+    assert _console_errors(browser) == []
+
+
 @pytest.fixture(scope="module")
 def en_pt(moonshine_dir: Path, store) -> Callable[[str, str], Any]:  # noqa: ANN001
     """Moonshine tiny, Bergamot en->pt, espeak-ng: the fastest real en->pt cascade."""
@@ -445,6 +474,40 @@ def test_hub_never_blocks_and_drops_a_stuck_page() -> None:
         assert [m["event"] for m in later["history"]] == ["transcript"]
     finally:
         loop.close()
+
+
+def test_hub_keeps_the_handheld_state() -> None:
+    """``HandheldChanged`` reaches the pages as ``handheld``; ``hello`` carries the last one
+    (none without a handheld; looking for it once ``start_kiosk`` knows of a ``--bridge``)."""
+    loop = asyncio.new_event_loop()
+    try:
+        hub, client = EventHub(), Client(loop)
+        assert json.loads(hub.register(client))["handheld"] is None
+        hub.publish(HandheldChanged(True, "2e8a:000a", "edge-handheld firmware 1.2.0"))
+        attached = {"attached": True, "port": "2e8a:000a", "detail": "edge-handheld firmware 1.2.0"}
+        assert json.loads(hub.register(Client(loop)))["handheld"] == attached
+        hub.publish(HandheldChanged(False, "2e8a:000a", "unplugged"))
+        loop.run_until_complete(asyncio.sleep(0))
+        sent = [json.loads(client.queue.get_nowait()) for _ in range(client.queue.qsize())]
+        assert [(m["event"], m["attached"]) for m in sent] == [
+            ("handheld", True),
+            ("handheld", False),
+        ]
+        hello = json.loads(hub.register(Client(loop)))
+        assert hello["handheld"] == {"attached": False, "port": "2e8a:000a", "detail": "unplugged"}
+        assert hello["history"] == []  # a state, not a caption
+    finally:
+        loop.close()
+    config = LiveConfig(
+        source="en", target="pt", bridge="/dev/ttyACM0", ui=True, ui_port=_free_port()
+    )
+    hub = EventHub()
+    server = start_kiosk(FakeController(), hub, config)
+    try:
+        looking = {"attached": None, "port": "/dev/ttyACM0", "detail": ""}
+        assert hub.status["handheld"] == looking
+    finally:
+        server.stop()
 
 
 def test_controller_takes_a_picked_pair(tmp_path: Path) -> None:

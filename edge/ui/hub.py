@@ -119,6 +119,9 @@ class EventHub:
             "fault": None,  # a device notice while the state is "error"
             "session": False,  # the devices are open
             "pairs": [],
+            # The handheld (``edge live --bridge``): None without one; else the last notice,
+            # {"attached": bool, "port", "detail"} ("attached": None until the first).
+            "handheld": None,
         }
 
     def configure(self, **status: Any) -> None:
@@ -184,6 +187,12 @@ class EventHub:
             status["mode"] = message["mode"]
         elif name == "live_stats":
             status["session"] = False
+        elif name == "handheld":  # edge.live.handheld.HandheldChanged
+            status["handheld"] = {
+                "attached": message["attached"],
+                "port": message["port"],
+                "detail": message["detail"],
+            }
 
 
 def _plain(value: Any) -> Any:

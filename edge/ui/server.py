@@ -1,8 +1,9 @@
 """The kiosk screen's HTTP and WebSocket server (Starlette on uvicorn, in a background thread).
 
 Pages talk to the session over ``/ws``. Server to page: ``hello`` (state, language pair,
-mode, the pairs the picker offers, recent captions), then every event of the session as
-``Event.to_dict()`` (``audio`` left out). Page to server, one JSON object a message:
+mode, the pairs the picker offers, the handheld's last notice, recent captions), then every
+event of the session as ``Event.to_dict()`` (``audio`` left out). Page to server, one JSON
+object a message:
 
     {"type": "press"} / {"type": "release"}     push-to-talk (the on-screen button)
     {"type": "swap"}                            swap the languages
@@ -236,6 +237,10 @@ def start_kiosk(controller: Any, hub: EventHub, config: Any) -> KioskServer:
         state=snapshot.state,
         pairs=language_pairs(config.source, config.target, config.models_dir),
     )
+    bridge = getattr(config, "bridge", None)
+    if bridge and hub.status.get("handheld") is None:
+        # shown as looking for it until the handheld's first HandheldChanged notice
+        hub.configure(handheld={"attached": None, "port": bridge, "detail": ""})
     server = KioskServer(controller, hub, config.ui_host, config.ui_port)
     server.start()
     if not is_loopback(config.ui_host):

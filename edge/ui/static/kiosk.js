@@ -74,6 +74,7 @@ function receive(event) {
       setState(event.state);
       if (event.fault) showNotice(event.fault);
       else hideNotice();
+      setHandheld(event.handheld);
       event.history.forEach(caption);
       break;
     case "state":
@@ -88,6 +89,9 @@ function receive(event) {
       kiosk.status.language_pair = event.pair;
       selectPair(event.pair);
       renderAll();
+      break;
+    case "handheld":
+      setHandheld(event);
       break;
     case "error":
       if (event.stage === "device") showNotice(event.message);
@@ -216,6 +220,32 @@ function showNotice(message) {
 
 function hideNotice() {
   notice.hidden = true;
+}
+
+// The handheld (edge live --bridge): hidden without one; else attached, or unplugged (the
+// session goes on with the screen and the keys), or still being looked for.
+const handheld = document.getElementById("handheld");
+function setHandheld(h) {
+  kiosk.status.handheld = h || null;
+  handheld.hidden = !h;
+  if (!h) return;
+  let text;
+  let state;
+  if (h.attached === true) {
+    state = "attached";
+    text = `Handheld: ${h.detail || "attached"}`;
+    handheld.title = `handheld attached on ${h.port}: ${h.detail}`;
+  } else if (h.attached === false) {
+    state = "detached";
+    text = "Handheld unplugged: use the screen";
+    handheld.title = `handheld on ${h.port} is gone (${h.detail}); it is re-attached when it comes back`;
+  } else {
+    state = "looking";
+    text = "Handheld: connecting…";
+    handheld.title = `looking for the handheld on ${h.port}`;
+  }
+  handheld.dataset.state = state;
+  handheld.textContent = text;
 }
 
 let toastTimer = null;
