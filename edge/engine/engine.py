@@ -23,6 +23,7 @@ from .lifecycle import Lifecycle
 from .listeners import make_listener
 from .messages import Failure, Stop
 from .metrics import Meter
+from .shared import Shared
 from .speaking import Speaker
 from .speculation import Ledger
 from .translating import Translator
@@ -39,11 +40,10 @@ class Engine:
         self._events = self._channels.events  # what run() reads (tests watch it fill)
         self._ledger = Ledger()
         self._meter = Meter()
-        self._life = Lifecycle(stages, config, self._channels, self._ledger, self._meter)
-        self._translator = Translator(stages, config, self._channels, self._ledger, self._meter)
-        self._speaker = Speaker(
-            stages, self._channels, self._ledger, self._meter, config.voice_match
-        )
+        shared = Shared(stages, config, self._channels, self._ledger, self._meter)
+        self._life = Lifecycle(shared)
+        self._translator = Translator(shared)
+        self._speaker = Speaker(shared)
 
     def run(self, blocks: Iterable[AudioBlock | PushToTalk]) -> Iterator[Event]:
         """Process the audio and yield events until the input is exhausted and drained."""

@@ -28,11 +28,11 @@ from ..events import (
 from ..text import complete_sentences, split_sentences
 from ..vad import SpeechSegment
 from ..voice_match import Profiles, VoiceTarget
-from .channels import Channels
-from .config import AudioBlock, EngineConfig, Stages
+from .config import AudioBlock
 from .messages import Confirm, Sentence, UtteranceDone
-from .metrics import Meter, UtteranceTiming
-from .speculation import Ledger, Memo
+from .metrics import UtteranceTiming
+from .shared import Shared
+from .speculation import Memo
 
 # Direct mode's source transcript waits at most this long for the reply's first sound.
 TRANSCRIPT_WAIT_S = 5.0
@@ -50,23 +50,16 @@ class Heard:
 
 
 class Lifecycle:
-    def __init__(
-        self,
-        stages: Stages,
-        config: EngineConfig,
-        channels: Channels,
-        ledger: Ledger,
-        meter: Meter,
-    ) -> None:
-        self.stages = stages
-        self.config = config
-        self.channels = channels
-        self.ledger = ledger
-        self.meter = meter
+    def __init__(self, shared: Shared) -> None:
+        self.stages = shared.stages
+        self.config = shared.config
+        self.channels = shared.channels
+        self.ledger = shared.ledger
+        self.meter = shared.meter
         # Speculative decodes by segment: the final decode of the same audio reuses one.
         self._asr_memo = Memo(4)
         # The speaker's pitch and rate per side, for the voice to match (edge.voice_match).
-        self.profiles = Profiles(config.voice_match)
+        self.profiles = Profiles(shared.config.voice_match)
 
     def heard_audio(self, block: AudioBlock) -> None:
         self.meter.audio_seconds += len(block.samples) / SAMPLE_RATE

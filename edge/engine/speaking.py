@@ -19,33 +19,24 @@ import numpy as np
 from ..events import AudioOut, Translation
 from ..tts.chunking import seamed
 from ..voice_match import OutputMatcher
-from .channels import Channels
-from .config import Stages
 from .messages import Confirm, Phrase, Stop, UtteranceDone
-from .metrics import Meter
-from .speculation import KEEP_UTTERANCES, Ledger, Memo
+from .shared import Shared
+from .speculation import KEEP_UTTERANCES, Memo
 
 Chunks = list[np.ndarray]
 
 
 class Speaker:
-    def __init__(
-        self,
-        stages: Stages,
-        channels: Channels,
-        ledger: Ledger,
-        meter: Meter,
-        voice_match: str | dict[str, str] = "off",
-    ) -> None:
-        self.stages = stages
-        self.channels = channels
-        self.ledger = ledger
-        self.meter = meter
+    def __init__(self, shared: Shared) -> None:
+        self.stages = shared.stages
+        self.channels = shared.channels
+        self.ledger = shared.ledger
+        self.meter = shared.meter
         self._memo = Memo(16)  # synthesized chunks by (language, phrase text, voice target)
         # (utterance, sentence) whose next phrase continues a cut: its leading pad goes.
         self._cut_open: set[tuple[int, int]] = set()
         self.matcher = OutputMatcher()
-        self._voice_match = voice_match
+        self._voice_match = shared.config.voice_match
 
     def run(self) -> None:
         ledger = self.ledger

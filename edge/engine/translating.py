@@ -21,11 +21,9 @@ from ..errors import EdgeError
 from ..events import StageError
 from ..mt.base import TextTranslator, WordStreamingTranslator
 from ..tts.chunking import PhraseCutter
-from .channels import Channels
-from .config import EngineConfig, Stages
 from .messages import Phrase, Sentence, SentenceItem, Stop, UtteranceDone
-from .metrics import Meter
-from .speculation import Ledger, Memo
+from .shared import Shared
+from .speculation import Memo
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +36,12 @@ Job = Sentence | UtteranceDone
 
 
 class Translator:
-    def __init__(
-        self,
-        stages: Stages,
-        config: EngineConfig,
-        channels: Channels,
-        ledger: Ledger,
-        meter: Meter,
-    ) -> None:
-        self.stages = stages
-        self.config = config
-        self.channels = channels
-        self.ledger = ledger
-        self.meter = meter
+    def __init__(self, shared: Shared) -> None:
+        self.stages = shared.stages
+        self.config = shared.config
+        self.channels = shared.channels
+        self.ledger = shared.ledger
+        self.meter = shared.meter
         self._memo = Memo()  # translations by ``Sentence.mt_key``
 
     def run(self) -> None:

@@ -1,0 +1,23 @@
+"""``Shared``: what the stage objects of one ``Engine`` hold in common."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .channels import Channels
+from .config import EngineConfig, Stages
+from .metrics import Meter
+from .speculation import Ledger
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Built once by ``Engine`` and handed to the lifecycle, the translator and the speaker:
+    the models, the settings, the queues between the threads, which jobs are still wanted,
+    and the timings."""
+
+    stages: Stages
+    config: EngineConfig
+    channels: Channels
+    ledger: Ledger
+    meter: Meter
