@@ -148,10 +148,13 @@ def test_speech_after_a_pause_holds_the_translation(tmp_path: Path, english, joe
     assert [p.interrupted for p in log.of(Playback)] == [False, False]
     assert stats.played == 2
     # Nothing played while the user spoke the second half (once the VAD heard it start: the
-    # 100 ms bound is test_full_duplex_hears_the_user_over_its_own_voice's).
+    # 100 ms bound is test_full_duplex_hears_the_user_over_its_own_voice's), nor in the grace
+    # window after it (a speaker who went on once may go on again): the hold ends only once
+    # the pause outlasts the confirmed end (0.6 s) plus grace_s (1 s).
     onset = log.of(SpeechStarted)[1].start_s
     end2 = (SAMPLE_RATE + len(first) + pause + len(second)) / SAMPLE_RATE
-    assert _silent_from(tmp_path / "out.wav", onset + 0.2, end2)
+    assert _silent_from(tmp_path / "out.wav", onset + 0.2, end2 + 0.6 + 0.7)
+    assert not _silent_from(tmp_path / "out.wav", end2 + 0.6 + 0.7, end2 + 6)
 
 
 def test_half_duplex_mutes_the_room_echo_as_before(tmp_path: Path, english, talk_over) -> None:  # noqa: ANN001, F811

@@ -61,7 +61,10 @@ ROOMS = {  # (delay s, RT60 s, echo level dB relative to the user)
 
 
 def normalized(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+    """Lower case, words only: an apostrophe inside a word stays (you'll), quotes go (the
+    recognizer's ``"'Thank`` is the word thank, not an error)."""
+    words = re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    return " ".join(w.strip("'") for w in words if w.strip("'"))
 
 
 def paused_recording(voice: Any) -> tuple[np.ndarray, list[Turn]]:
@@ -112,6 +115,7 @@ class Run:
     barge_in_ms: list[float]
     barge_in_from_vad_ms: list[float]
     false_barge_ins: int
+    false_at_s: list[float]
     device_speech_min: float
     false_per_min: float
     holds: int
@@ -200,6 +204,7 @@ def evaluate(
         barge_in_ms=latencies,
         barge_in_from_vad_ms=from_vad,
         false_barge_ins=len(false),
+        false_at_s=[round(e.start_s, 2) for e in false],
         device_speech_min=round(device_min, 2),
         false_per_min=round(len(false) / device_min, 2) if device_min else 0.0,
         holds=stats.holds,

@@ -18,7 +18,8 @@ while the user is talking, so the device never hears (and re-translates) itself.
 Barge-in: a push-to-talk press, or in full duplex speech onset, drops the speech of every
 earlier utterance; the playback callback goes silent within one device buffer (20 ms).
 Speech that starts within ``grace_s`` of an utterance's confirmed end is the same speaker
-going on after a pause: it holds that translation (silent, kept) until they stop, instead.
+going on after a pause: it holds that translation (silent, kept), instead, until they pause
+for longer than ``grace_s`` past a confirmed end (not into their next words).
 
 Real time: the capture callback only appends to a lock-free queue. If processing falls
 behind, partial re-decoding and speculation are skipped first (``EngineConfig.behind_s``);
@@ -155,6 +156,7 @@ class LiveController:
         self._reference_until = 0.0  # wall time of the newest rendered block
         self._confirmed_end_s: float | None = None  # where the last utterance's end was confirmed
         self._holding = False
+        self._release_at: float | None = None  # wall time a hold ends unless speech goes on
         self._holds = 0
         if self.duplex == "full":
             self.aec = aec.EchoCanceller()
@@ -484,6 +486,7 @@ class LiveController:
                 self._on_engine_event(item)
             self._check_devices()
             with self._lock:
+                self._check_release()
                 self._advance_playback()
                 self._refresh_state()
                 drained = not self._playback_q.busy and not self._deferred
@@ -506,14 +509,14 @@ class LiveController:
                         self._talked_over(event)
             elif isinstance(event, SpeechEnded):
                 self._in_speech = False
-                self._release_hold()
                 utterance = self._utterances.setdefault(event.utterance_id, _Utterance())
                 utterance.speech_end_wall = self._capture_q.wall_of(event.end_s)
                 self._confirmed_end_s = event.end_s + self.config.min_silence_s
+                self._schedule_release()
                 self._counters.utterances += 1
             elif isinstance(event, SpeechDiscarded):
                 self._in_speech = False
-                self._release_hold()
+                self._schedule_release()
                 self._utterances.pop(event.utterance_id, None)
             elif isinstance(event, AudioOut):
                 self._on_audio(event)
@@ -548,17 +551,39 @@ class LiveController:
             or bool(self._utterances_before(event.utterance_id))
         )
         if pending and ended is not None and event.start_s <= ended + self.config.grace_s:
+            self._release_at = None  # they go on: hold until the next pause ends
             if not self._holding:
                 self._holding = True
                 self._holds += 1
                 self._playback_q.hold()
-        elif self._playback_q.busy:
-            self._barge_in(event.utterance_id - 1)
+        else:
+            if self._playback_q.busy:
+                self._barge_in(event.utterance_id - 1)
+            self._release_hold()  # past the window (a late engine): nothing stays held
 
     def _utterances_before(self, uid: int) -> list[int]:
         return [u for u, t in self._utterances.items() if u < uid and not t.interrupted]
 
+    def _schedule_release(self) -> None:
+        """The held speaker paused: play again once the pause has outlasted the grace window
+        (``grace_s`` past the confirmed end), not at once. A speaker who paused and went on
+        once is likely to do so again; playing into the window would talk over their next
+        words, and AEC3 attenuates the user while the device speaks (measured: their first
+        60-100 ms by 40-60 dB, until the output falls silent), clipping those words."""
+        if not self._holding:
+            return
+        wall = None
+        if self._confirmed_end_s is not None:
+            wall = self._capture_q.wall_of(self._confirmed_end_s)
+        self._release_at = time.perf_counter() if wall is None else wall + self.config.grace_s
+        self._check_release()
+
+    def _check_release(self) -> None:
+        if self._release_at is not None and time.perf_counter() >= self._release_at:
+            self._release_hold()
+
     def _release_hold(self) -> None:
+        self._release_at = None
         if self._holding:
             self._holding = False
             self._playback_q.release()
