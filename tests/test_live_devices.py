@@ -322,3 +322,24 @@ def test_unplugged_device_is_reported_and_recovered(
         if pulse.daemon is None:
             pulse.start()
     assert edge.of("live_stats")[0]["device_recoveries"] == 1
+
+
+def test_max_seconds_ends_a_run_still_waiting_for_its_devices(
+    pulse: Pulse, moonshine_dir: Path, joe_dir: Path
+) -> None:
+    args = [*_models(moonshine_dir, joe_dir), "--input", "edge_mic", "--output", "edge_speaker"]
+    edge = EdgeProcess(pulse, [*args, "--max-seconds", "12"])
+    try:
+        edge.wait_for(lambda e: e["event"] == "session_start", timeout=60)
+        pulse.kill()  # and it never comes back
+        edge.wait_for(lambda e: e["event"] == "error" and e["stage"] == "device", 10)
+        # Unattended: the run ends at --max-seconds, devices or not (no SIGINT needed).
+        code = edge.finish(timeout=15)
+    finally:
+        if edge.proc.poll() is None:
+            edge.proc.send_signal(signal.SIGINT)
+            edge.finish(timeout=10)
+        if pulse.daemon is None:
+            pulse.start()
+    assert code == 0
+    assert edge.of("live_stats")[0]["device_recoveries"] == 0

@@ -31,7 +31,7 @@ from ..voice_match import Profiles, VoiceTarget
 from .config import AudioBlock
 from .messages import Confirm, Sentence, UtteranceDone
 from .metrics import UtteranceTiming
-from .shared import Shared
+from .shared import Part, Shared
 from .speculation import Memo
 
 # Direct mode's source transcript waits at most this long for the reply's first sound.
@@ -49,13 +49,9 @@ class Heard:
     rejection: Recognition | None  # set when the guards threw the decode away (text empty)
 
 
-class Lifecycle:
+class Lifecycle(Part):
     def __init__(self, shared: Shared) -> None:
-        self.stages = shared.stages
-        self.config = shared.config
-        self.channels = shared.channels
-        self.ledger = shared.ledger
-        self.meter = shared.meter
+        super().__init__(shared)
         # Speculative decodes by segment: the final decode of the same audio reuses one.
         self._asr_memo = Memo(4)
         # The speaker's pitch and rate per side, for the voice to match (edge.voice_match).

@@ -21,3 +21,15 @@ class Shared:
     channels: Channels
     ledger: Ledger
     meter: Meter
+
+
+class Part:
+    """Base of the lifecycle, the translator and the speaker: the shared pieces as
+    attributes, under the same names in each."""
+
+    def __init__(self, shared: Shared) -> None:
+        self.stages = shared.stages
+        self.config = shared.config
+        self.channels = shared.channels
+        self.ledger = shared.ledger
+        self.meter = shared.meter

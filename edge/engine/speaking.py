@@ -20,18 +20,15 @@ from ..events import AudioOut, Translation
 from ..tts.chunking import seamed
 from ..voice_match import OutputMatcher
 from .messages import Confirm, Phrase, Stop, UtteranceDone
-from .shared import Shared
+from .shared import Part, Shared
 from .speculation import KEEP_UTTERANCES, Memo
 
 Chunks = list[np.ndarray]
 
 
-class Speaker:
+class Speaker(Part):
     def __init__(self, shared: Shared) -> None:
-        self.stages = shared.stages
-        self.channels = shared.channels
-        self.ledger = shared.ledger
-        self.meter = shared.meter
+        super().__init__(shared)
         self._memo = Memo(16)  # synthesized chunks by (language, phrase text, voice target)
         # (utterance, sentence) whose next phrase continues a cut: its leading pad goes.
         self._cut_open: set[tuple[int, int]] = set()

@@ -22,7 +22,7 @@ from ..events import StageError
 from ..mt.base import TextTranslator, WordStreamingTranslator
 from ..tts.chunking import PhraseCutter
 from .messages import Phrase, Sentence, SentenceItem, Stop, UtteranceDone
-from .shared import Shared
+from .shared import Part, Shared
 from .speculation import Memo
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,9 @@ BACKLOG_S = 0.5
 Job = Sentence | UtteranceDone
 
 
-class Translator:
+class Translator(Part):
     def __init__(self, shared: Shared) -> None:
-        self.stages = shared.stages
-        self.config = shared.config
-        self.channels = shared.channels
-        self.ledger = shared.ledger
-        self.meter = shared.meter
+        super().__init__(shared)
         self._memo = Memo()  # translations by ``Sentence.mt_key``
 
     def run(self) -> None:

@@ -200,7 +200,7 @@ class LiveConfig(
         section="runtime",
         bounds=Bounds(0, None, exclusive=True),
         metavar="S",
-        help="stop after this long",
+        help="stop after this long (also while waiting for a lost device to come back)",
     )
     # the kiosk screen (edge.ui, docs/kiosk.md): [ui] enabled, port, host
     ui: bool = setting(

@@ -140,6 +140,7 @@ class LiveController:
         self._counters = _Counters()
         self._inbox: queue.Queue[object] = queue.Queue()
         self._stopping = threading.Event()
+        self._deadline: float | None = None  # perf_counter time --max-seconds ends the run
         self._swap_to: tuple[str, str] | None = None
         self._engine: Engine | None = None
         self._engine_thread: threading.Thread | None = None
@@ -250,6 +251,8 @@ class LiveController:
                     self.duplex,
                 )
             )
+            limit = self.config.max_seconds
+            self._deadline = None if limit is None else started + limit
             self._dispatch(started)
             commit = True
         except KeyboardInterrupt:
@@ -406,7 +409,10 @@ class LiveController:
         if self._host is not None:
             self._host.close()
             self._host = None  # a fresh PortAudio session sees devices plugged in since
-        while not self._stopping.wait(RETRY_S):
+        while not self._stopping.wait(self._retry_wait()):
+            if self._deadline is not None and time.perf_counter() >= self._deadline:
+                log.warning("--max-seconds reached while waiting for the devices")
+                return
             try:
                 if isinstance(self._playback, DevicePlayback):
                     self._playback = self._open_playback(_voice_rate(self._stages), None)
@@ -427,6 +433,13 @@ class LiveController:
                 self._counters.recoveries += 1
                 self._refresh_state()
             return
+
+    def _retry_wait(self) -> float:
+        """Seconds until the next try at the devices: RETRY_S, or less if --max-seconds ends
+        the run sooner (an unattended run must end on time, devices or not)."""
+        if self._deadline is None:
+            return RETRY_S
+        return max(0.0, min(RETRY_S, self._deadline - time.perf_counter()))
 
     # --- the engine ------------------------------------------------------------------------
 
