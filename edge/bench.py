@@ -59,7 +59,7 @@ import numpy as np
 from .asr.base import SAMPLE_RATE
 from .audio import read_audio, resample
 from .errors import EdgeError
-from .settings import Bounds, setting
+from .settings import THREADS, setting
 from .voice_match import MODES as VOICE_MATCH_MODES
 
 CONFIGS = (
@@ -78,7 +78,7 @@ class BenchSettings:
     """What ``edge bench`` measures with: each field is its flag (edge.settings); the
     benchmark has no config file."""
 
-    threads: int = setting(2, bounds=Bounds(1, 256), kind=int, help="threads per ASR and MT stage")
+    threads: int = setting(2, bounds=THREADS, kind=int, help="threads per ASR and MT stage")
     """Threads per ASR and MT stage; 2 measures a 2-core device."""
     low_memory: bool = setting(
         False,

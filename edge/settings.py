@@ -61,6 +61,9 @@ class Bounds:
         return "a number"
 
 
+THREADS = Bounds(1, 256)  # threads a stage may be given, wherever a flag sets them
+
+
 def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -222,7 +225,7 @@ class RuntimeSettings:
     threads: int | None = setting(
         None,
         section="runtime",
-        bounds=Bounds(1, 256),
+        bounds=THREADS,
         kind=int,
         help="threads per ASR and MT stage (default: measured per stage for this many cores)",
     )

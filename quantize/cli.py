@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edge.cli.options import Bounds, Parser, number
 from edge.errors import EdgeError
+from edge.settings import THREADS
 
 from .ct2_model import QUANTIZATIONS
 
@@ -127,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--data", type=Path, required=True, help="evaluation data directory")
     report.add_argument("--out", type=Path, default=Path("quantize-report"))
-    report.add_argument("--threads", type=number(int, Bounds(1, 256)), default=2)
+    report.add_argument("--threads", type=number(int, THREADS), default=2)
     report.add_argument("--repeat", type=COUNT, default=3, help="timed passes (fastest counts)")
     report.add_argument(
         "--compute-type",

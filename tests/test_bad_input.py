@@ -412,20 +412,21 @@ def test_bad_numeric_option_is_one_line(
     assert left_in(tmp_path) == set()
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return subparsers.choices[name]
+
+
 def _subcommand(name: str) -> argparse.ArgumentParser:
     from edge.cli import build_parser
 
-    parser = build_parser()
-    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return subparsers.choices[name]
+    return _subparser(build_parser(), name)
 
 
 def _quantize(name: str) -> argparse.ArgumentParser:
     from quantize.cli import _parser
 
-    parser = _parser()
-    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return subparsers.choices[name]
+    return _subparser(_parser(), name)
 
 
 NUMERIC_PARSERS = {

@@ -253,7 +253,7 @@ class LiveController:
             )
             limit = self.config.max_seconds
             self._deadline = None if limit is None else started + limit
-            self._dispatch(started)
+            self._dispatch()
             commit = True
         except KeyboardInterrupt:
             commit = interrupted = True  # a clean stop: the recording so far is complete
@@ -410,7 +410,7 @@ class LiveController:
             self._host.close()
             self._host = None  # a fresh PortAudio session sees devices plugged in since
         while not self._stopping.wait(self._retry_wait()):
-            if self._deadline is not None and time.perf_counter() >= self._deadline:
+            if self._past_deadline():
                 log.warning("--max-seconds reached while waiting for the devices")
                 return
             try:
@@ -433,6 +433,9 @@ class LiveController:
                 self._counters.recoveries += 1
                 self._refresh_state()
             return
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.perf_counter() >= self._deadline
 
     def _retry_wait(self) -> float:
         """Seconds until the next try at the devices: RETRY_S, or less if --max-seconds ends
@@ -484,7 +487,7 @@ class LiveController:
 
     # --- dispatch --------------------------------------------------------------------------
 
-    def _dispatch(self, started: float) -> None:
+    def _dispatch(self) -> None:
         engine_done = False
         while not self._stopping.is_set():
             try:
@@ -505,8 +508,7 @@ class LiveController:
                 drained = not self._playback_q.busy and not self._deferred
             if engine_done and drained and self._inbox.empty():
                 return
-            limit = self.config.max_seconds
-            if limit is not None and time.perf_counter() - started >= limit:
+            if self._past_deadline():
                 return
 
     def _on_engine_event(self, event: Event) -> None:

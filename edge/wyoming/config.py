@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from ..errors import EdgeError, LanguageError
 from ..languages import to_flores
-from ..settings import Bounds, ModelSettings, bounds, flag, redefault, setting, settings
+from ..settings import THREADS, Bounds, ModelSettings, bounds, flag, redefault, setting, settings
 
 DEFAULT_URI = "tcp://127.0.0.1:10300"
 _URI_FIX = "use tcp://127.0.0.1:10300 (or tcp://0.0.0.0:PORT for every interface) or unix:///PATH"
@@ -74,7 +74,7 @@ class ServerConfig:
     threads: int | None = setting(
         None,
         section="runtime",
-        bounds=Bounds(1, 256),
+        bounds=THREADS,
         kind=int,
         help="threads per served model (default: edge's per-stage defaults for this many cores)",
     )
