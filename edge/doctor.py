@@ -158,7 +158,7 @@ class AudioInfo:
     backend: str  # "pyaudio", or "" when none is importable
     devices: tuple[AudioDevice, ...] = ()
     note: str = ""
-    # `edge live` full duplex: "WebRTC AEC3 (livekit 1.2.1)", or why there is none
+    # `edge live` full duplex: "WebRTC AEC3 (livekit 1.2.1)...", or why there is none
     echo_cancellation: str = ""
     aec_available: bool = False
 
@@ -167,12 +167,19 @@ def aec_info() -> tuple[bool, str]:
     """Whether `edge live` can cancel echo (full duplex), and what with or why not."""
     from importlib import metadata
 
-    from .live import aec
+    from .live import aec, speexdsp
 
     reason = aec.unavailable_reason()
     if reason is not None:
         return False, f"unavailable: {reason}; edge live runs half duplex ({aec.INSTALL_HINT})"
-    return True, f"WebRTC AEC3 (livekit {metadata.version('livekit')}): full duplex"
+    text = f"WebRTC AEC3 (livekit {metadata.version('livekit')}): full duplex"
+    linear = speexdsp.unavailable_reason()
+    if linear is None:
+        return True, f"{text}; speexdsp's linear filter keeps speech over the device's voice"
+    return True, (
+        f"{text}; no linear filter ({linear}): the first syllables over the device's voice "
+        f"may be lost ({speexdsp.INSTALL_HINT})"
+    )
 
 
 def audio_info() -> AudioInfo:

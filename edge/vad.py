@@ -174,8 +174,13 @@ class VadSegmenter:
     def position_s(self) -> float:
         return self._position / SAMPLE_RATE
 
-    def accept(self, audio: np.ndarray) -> list[VadUpdate]:
-        self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
+    def accept(self, audio: np.ndarray, detect: np.ndarray | None = None) -> list[VadUpdate]:
+        """Take the next block: the VAD decides on ``detect`` (when given: the same stretch
+        with the echo suppressed), the segments hold ``audio``."""
+        vad_in = audio if detect is None else detect
+        if len(vad_in) != len(audio):
+            raise ValueError("detect must cover the same samples as audio")
+        self._pending = np.concatenate([self._pending, vad_in.astype(np.float32, copy=False)])
         self._buffer = np.concatenate([self._buffer, audio.astype(np.float32, copy=False)])
         updates: list[VadUpdate] = []
         offset = 0

@@ -1,5 +1,5 @@
-"""Full duplex: WebRTC's echo canceller (AEC3) keeps the microphone open while the device
-speaks. Files as devices, the speaker fed back through a simulated room (delay, reverb,
+"""Full duplex: echo cancellation (WebRTC AEC3 for the VAD, speexdsp's linear filter for the
+recognizer) keeps the microphone open while the device speaks. Files as devices, the speaker fed back through a simulated room (delay, reverb,
 noise), on the real models (Moonshine tiny, Piper joe)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from edge.asr.base import SAMPLE_RATE
 from edge.events import SpeechDiscarded, SpeechStarted, Transcript
-from edge.live import LiveConfig, LiveController
+from edge.live import LiveConfig, LiveController, speexdsp
 from edge.live import aec as aec_module
 from edge.live.config import ConfigError
 from edge.live.controller import resolve_duplex
@@ -46,12 +46,95 @@ def test_echo_canceller_removes_a_room_echo_and_keeps_the_user(joe) -> None:  # 
     for i in range(0, len(far), 512):  # 32 ms blocks, as the capture queue delivers them
         aec.process_render(far[i : i + 512])
         echo[i : i + 512] = room.take(i, len(far[i : i + 512]))
-        out[i : i + 512] = aec.process_capture(near[i : i + 512] + echo[i : i + 512])
+        out[i : i + 512] = aec.process_capture(near[i : i + 512] + echo[i : i + 512]).detect
     out = out[aec_module.FRAME :]  # the canceller's 10 ms
     echo_only = slice(SAMPLE_RATE, at)  # after a second to converge, before the user speaks
     assert _rms_db(echo[echo_only]) - _rms_db(out[echo_only]) > 20  # the echo is gone
     assert _rms_db(out[at:]) > _rms_db(user) - 10  # the user is not
     assert aec.cpu_s < 0.25 * len(far) / SAMPLE_RATE
+
+
+def _double_talk(
+    joe,  # noqa: ANN001
+    aec: aec_module.EchoCanceller,
+    jitter_s: float = 0.0,
+    room: Room | None = None,
+) -> tuple[np.ndarray, aec_module.Cancelled, np.ndarray, int]:
+    """The device speaks five sentences; the user starts over the fifth, 1.5 s before it
+    ends. Blocks of 32 ms with wall times (jittered by up to ``jitter_s``) as the capture
+    queue gives them. Returns the user's signal, what came out, the echo, and the onset."""
+    far = np.concatenate([speak(joe, s) for s in ENGLISH_SENTENCES[:5]])
+    user_speech = speak(joe, ENGLISH_SENTENCES[5])
+    at = len(far) - int(1.5 * SAMPLE_RATE)
+    n = at + len(user_speech) + SAMPLE_RATE
+    far = np.concatenate([far, np.zeros(n - len(far), np.float32)])
+    user = np.zeros(n, np.float32)
+    user[at : at + len(user_speech)] = user_speech
+    path = EchoPath(1.0, SAMPLE_RATE, room or Room(delay_s=0.05, rt60_s=0.3))
+    path.feed(far)
+    rng = np.random.default_rng(7)
+    heard, detect, echo = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    for i in range(0, n, 512):
+        block = far[i : i + 512]
+        aec.process_render(block, 100.0 + i / SAMPLE_RATE + rng.uniform(-jitter_s, jitter_s))
+        echo[i : i + len(block)] = path.take(i, len(block))
+        end_wall = 100.0 + (i + len(block)) / SAMPLE_RATE + rng.uniform(-jitter_s, jitter_s)
+        out = aec.process_capture(user[i : i + 512] + echo[i : i + len(block)], end_wall)
+        heard[i : i + len(block)], detect[i : i + len(block)] = out.heard, out.detect
+    shift = aec_module.FRAME  # the canceller's 10 ms
+    out = aec_module.Cancelled(heard[shift:], detect[shift:])
+    return user[: n - shift], out, echo[: n - shift], at
+
+
+def test_double_talk_keeps_the_users_onset_for_the_recognizer(joe) -> None:  # noqa: ANN001
+    """AEC3's suppressor takes the user's first syllables over the device's voice down (the
+    words then get misheard); the recognizer's signal, from the linear filter, keeps them."""
+    aec = aec_module.EchoCanceller()
+    assert aec.linear, "libspeexdsp1 is not installed (sudo apt install libspeexdsp1)"
+    user, out, echo, at = _double_talk(joe, aec, jitter_s=0.004)
+    onset = slice(at, at + int(0.3 * SAMPLE_RATE))  # the first 300 ms, over the device
+    # The echo there is 3.6 dB louder than the user. The recognizer's signal: the user, with a
+    # residue 9 dB below it (measured) ...
+    heard_error = _rms_db(out.heard[onset] - user[onset])
+    assert _rms_db(user[onset]) - heard_error > 6
+    # ... where the VAD's has lost the user's onset (its error as loud as the user: 0.3 dB).
+    assert _rms_db(out.detect[onset] - user[onset]) - heard_error > 6
+    # ... and the echo alone is suppressed harder there than in the recognizer's.
+    echo_only = slice(at - 2 * SAMPLE_RATE, at)
+    assert _rms_db(echo[echo_only]) - _rms_db(out.detect[echo_only]) > 30
+    assert _rms_db(echo[echo_only]) - _rms_db(out.heard[echo_only]) > 12
+    assert aec.linear_erle_db is not None and aec.linear_erle_db > aec_module.CONVERGED_DB
+    assert aec.slips == 0  # 4 ms of jitter never re-anchors a stream
+
+
+def test_an_unconverged_linear_filter_leaves_the_recognizer_on_aec3(joe) -> None:  # noqa: ANN001
+    """A reference that does not line up with the echo (wall times 120 ms off, past the
+    filter's reach) never converges: the recognizer then gets AEC3's signal, echo-free."""
+    aec = aec_module.EchoCanceller()
+    user, out, echo, at = _double_talk(joe, aec, room=Room(delay_s=0.4, rt60_s=0.2))
+    echo_only = slice(at - 2 * SAMPLE_RATE, at)
+    assert aec.linear_erle_db is None or aec.linear_erle_db < aec_module.CONVERGED_DB
+    assert not aec.converged
+    _same_signal(out.heard[echo_only], out.detect[echo_only])
+    assert _rms_db(echo[echo_only]) - _rms_db(out.heard[echo_only]) > 30
+
+
+def test_without_the_linear_filter_the_recognizer_hears_aec3(
+    joe,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No libspeexdsp: full duplex still runs, on AEC3's signal alone (as before the filter)."""
+    monkeypatch.setattr(speexdsp, "unavailable_reason", lambda: "libspeexdsp.so.1 is missing")
+    aec = aec_module.EchoCanceller()
+    assert not aec.linear
+    _user, out, _echo, _at = _double_talk(joe, aec)
+    _same_signal(out.heard, out.detect)
+    assert aec.linear_seconds == 0
+
+
+def _same_signal(heard: np.ndarray, detect: np.ndarray) -> None:
+    """The recognizer got AEC3's signal, the VAD's."""
+    np.testing.assert_array_equal(heard, detect)
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +202,11 @@ def test_without_cancellation_the_echo_comes_back(
 ) -> None:
     """Control: the same session with the canceller passing the microphone through."""
     wav, turns = talk_over
-    monkeypatch.setattr(aec_module.EchoCanceller, "process_capture", lambda self, s: s)
+    monkeypatch.setattr(
+        aec_module.EchoCanceller,
+        "process_capture",
+        lambda self, s, wall=None: aec_module.Cancelled(s, s),
+    )
     config = _config(tmp_path, wav, mode="vad", duplex="full", speed=2.0, **ECHO)
     log, stats = run_session(config, english)
     # The reply hears itself: it barges in on itself, or is transcribed as the user.
@@ -205,7 +292,10 @@ def test_doctor_reports_the_echo_canceller(monkeypatch: pytest.MonkeyPatch) -> N
     from edge import doctor
 
     available, text = doctor.aec_info()
-    assert available and "AEC3" in text
+    assert available and "AEC3" in text and "linear filter keeps speech" in text
+    monkeypatch.setattr(speexdsp, "unavailable_reason", lambda: "libspeexdsp.so.1 is missing")
+    available, text = doctor.aec_info()
+    assert available and "no linear filter" in text and "apt install libspeexdsp1" in text
     monkeypatch.setattr(aec_module, "unavailable_reason", lambda: "no livekit")
     available, text = doctor.aec_info()
     assert not available and "half duplex" in text and "edge-translator[aec]" in text

@@ -122,6 +122,8 @@ class Run:
     barge_ins: int
     first_played_p50_ms: float | None
     aec_cpu_per_s: float
+    aec_linear_s: float
+    dropped_audio_s: float
     transcripts: list[str]
 
 
@@ -211,6 +213,8 @@ def evaluate(
         barge_ins=stats.barge_ins,
         first_played_p50_ms=latency,
         aec_cpu_per_s=round(stats.aec_cpu_s / (len(out) / SAMPLE_RATE), 4),
+        aec_linear_s=stats.aec_linear_s,
+        dropped_audio_s=stats.dropped_audio_s,
         transcripts=[t.text for t in transcripts],
     )
 

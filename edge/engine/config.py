@@ -108,8 +108,15 @@ class PushToTalk:
 
 @dataclass
 class AudioBlock:
-    samples: np.ndarray  # 16 kHz mono float32
+    samples: np.ndarray  # 16 kHz mono float32: what the recognizer hears
     arrival: float  # perf_counter() when the block's last sample became available
+    # The same stretch for the VAD where it must differ (full duplex: the echo suppressed
+    # harder than a recognizer needs, so the device's own voice never opens a segment).
+    detect: np.ndarray | None = None
+
+    @property
+    def for_vad(self) -> np.ndarray:
+        return self.samples if self.detect is None else self.detect
 
 
 def check(stages: Stages, config: EngineConfig) -> None:

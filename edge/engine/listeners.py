@@ -66,7 +66,7 @@ class VadListener:
                 return block.arrival - max(0, end - int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
 
             t0 = time.perf_counter()
-            updates = segmenter.accept(item.samples)
+            updates = segmenter.accept(item.samples, item.for_vad)
             life.meter.stage_seconds["vad"] += time.perf_counter() - t0
             ended = False
             for update in updates:
@@ -113,7 +113,10 @@ class VadListener:
 
 
 class _Streaming:
-    """A streaming recognizer's listener: one stream, transcripts in its first language."""
+    """A streaming recognizer's listener: one stream, transcripts in its first language.
+
+    The recognizer's own endpoints cut utterances, so it hears what a VAD would
+    (``AudioBlock.for_vad``): in full duplex, the signal with the device's voice suppressed."""
 
     def __init__(self, life: Lifecycle, recognizer: StreamingRecognizer) -> None:
         self.life = life
@@ -140,7 +143,7 @@ class StreamingListener(_Streaming):
                 position += len(item.samples)
                 life.heard_audio(item)
                 t0 = time.perf_counter()
-                stream.accept(item.samples)
+                stream.accept(item.for_vad)
                 text = stream.partial()
                 life.meter.stage_seconds["asr"] += time.perf_counter() - t0
                 if text and not in_speech:
@@ -210,7 +213,7 @@ class StreamingPttListener(_Streaming):
             if start is None:
                 continue
             t0 = time.perf_counter()
-            stream.accept(item.samples)
+            stream.accept(item.for_vad)
             text = stream.partial()
             life.meter.stage_seconds["asr"] += time.perf_counter() - t0
             if text and text != last_text:

@@ -113,6 +113,7 @@ class PttListener:
         life, cfg = self.life, self.life.config
         vad = SileroVad()
         pre_roll = np.zeros(0, np.float32)
+        pre_roll_vad = np.zeros(0, np.float32)  # the same stretch as the VAD hears it
         keep = int(cfg.ptt_pre_roll_s * SAMPLE_RATE)
         pad = int(cfg.vad.speech_pad_s * SAMPLE_RATE)
         press: Press | None = None
@@ -130,8 +131,8 @@ class PttListener:
                     utterance_id += 1
                     vad.reset()
                     press = Press(utterance_id, position - len(pre_roll), [pre_roll], pad)
-                    press.analyze(vad, pre_roll, cfg.vad.threshold)
-                    pre_roll = np.zeros(0, np.float32)
+                    press.analyze(vad, pre_roll_vad, cfg.vad.threshold)
+                    pre_roll = pre_roll_vad = np.zeros(0, np.float32)
                     life.begin(utterance_id, press.start / SAMPLE_RATE)
                 elif not item.pressed and press is not None and press.released_at is None:
                     press.released_at, press.release_wall = position, item.at
@@ -149,11 +150,13 @@ class PttListener:
             position += len(samples)
             life.heard_audio(item)
             if press is None:
-                pre_roll = np.concatenate([pre_roll, samples])[-keep:] if keep else pre_roll
+                if keep:
+                    pre_roll = np.concatenate([pre_roll, samples])[-keep:]
+                    pre_roll_vad = np.concatenate([pre_roll_vad, item.for_vad])[-keep:]
                 continue
             press.add(samples)
             t0 = time.perf_counter()
-            press.analyze(vad, samples, cfg.vad.threshold)
+            press.analyze(vad, item.for_vad, cfg.vad.threshold)
             life.meter.stage_seconds["vad"] += time.perf_counter() - t0
             if press.released_at is not None:
                 if position - press.released_at >= int(cfg.ptt_tail_s * SAMPLE_RATE):

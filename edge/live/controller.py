@@ -295,9 +295,10 @@ class LiveController:
         self._reference.append((wall, samples, self._playback_q.sample_rate))
         self._reference_until = wall
 
-    def _cancel_echo(self, samples: np.ndarray, wall: float) -> np.ndarray:
+    def _cancel_echo(self, samples: np.ndarray, wall: float) -> aec.Cancelled:
         """In the engine's thread: the reference rendered before this capture block ended
-        goes in first (render leads its echo), then the block comes out without the echo."""
+        goes in first (render leads its echo), then the block comes out without the echo
+        (for the recognizer, and for the VAD)."""
         assert self.aec is not None
         # A playback thread that is late must not let the echo reach the canceller before
         # its reference does (a device's output latency leaves room; a file's may not).
@@ -307,7 +308,7 @@ class LiveController:
                 break  # the playback is not running (not started yet, or its device is gone)
             time.sleep(0.002)
         while self._reference and self._reference[0][0] < wall:
-            _wall, played, rate = self._reference.popleft()
+            played_at, played, rate = self._reference.popleft()
             if self._reference_resampler is None or self._reference_resampler[0] != rate:
                 # Quick cubic: no look-ahead. HQ holds back its first 20+ ms, and a reference
                 # that late lets a near echo reach the canceller first (measured: no
@@ -319,8 +320,9 @@ class LiveController:
                 )
                 self._reference_resampler = (rate, stream)
             stream = self._reference_resampler[1]
-            self.aec.process_render(played if stream is None else stream.resample_chunk(played))
-        return self.aec.process_capture(samples)
+            reference = played if stream is None else stream.resample_chunk(played)
+            self.aec.process_render(reference, played_at)
+        return self.aec.process_capture(samples, wall)
 
     def _open_capture(self, echo: EchoPath | None) -> DeviceCapture | FileCapture:
         cfg = self.config
@@ -726,6 +728,13 @@ class LiveController:
             first_played_ms=list(c.first_played_ms),
             holds=self._holds,
             aec_cpu_s=round(self.aec.cpu_s, 3) if self.aec is not None else 0.0,
+            aec_linear_s=round(self.aec.linear_seconds, 2) if self.aec is not None else 0.0,
+            aec_slips=self.aec.slips if self.aec is not None else 0,
+            aec_linear_erle_db=(
+                round(float(self.aec.linear_erle_db), 1)
+                if self.aec is not None and self.aec.linear_erle_db is not None
+                else None
+            ),
         )
 
 

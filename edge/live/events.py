@@ -78,6 +78,12 @@ class LiveStats(Event):
     first_played_ms: list[float]
     holds: int = 0  # full duplex: translations held because the speaker went on (grace_s)
     aec_cpu_s: float = 0.0  # time spent in the echo canceller
+    # Full duplex: seconds of audio the recognizer heard through the linear filter (the rest
+    # through AEC3, while the filter had not converged), and how often a stream's wall time
+    # slipped from its sample count (each costs the linear filter a re-convergence).
+    aec_linear_s: float = 0.0
+    aec_slips: int = 0
+    aec_linear_erle_db: float | None = None  # echo the linear filter removed, at the end
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..asr.base import SAMPLE_RATE
 from ..engine import AudioBlock, PushToTalk
+from .aec import Cancelled
 
 POLL_S = 0.005
 
@@ -40,8 +41,9 @@ class CaptureQueue:
         # Set by the controller: True while the microphone must be muted (echo gate).
         self.gate: Callable[[float], bool] | None = None
         # Set by the controller in full duplex: (16 kHz block, wall) -> the block without the
-        # echo. It runs here, in the engine's thread, never in the capture callback.
-        self.processor: Callable[[np.ndarray, float], np.ndarray] | None = None
+        # echo, for the recognizer and for the VAD. It runs here, in the engine's thread,
+        # never in the capture callback.
+        self.processor: Callable[[np.ndarray, float], Cancelled] | None = None
         self.dropped_blocks = 0
         self.dropped_s = 0.0
         self.gated_s = 0.0
@@ -102,20 +104,24 @@ class CaptureQueue:
             self._expected_seq = seq + 1
             samples = self.converter(data)
             self._last_length = len(samples) or self._last_length
+            detect = None
             if gated:
                 self.gated_s += len(samples) / SAMPLE_RATE
                 samples = np.zeros_like(samples)
             elif self.processor is not None:
-                samples = self.processor(samples, wall)
-            out.append(self._block(samples, wall))
+                cancelled = self.processor(samples, wall)
+                samples, detect = cancelled.heard, cancelled.detect
+            out.append(self._block(samples, wall, detect))
         while self._controls and self._controls[0][0] <= self._next_seq:
             out.append(self._controls.popleft()[1])
         return out
 
-    def _block(self, samples: np.ndarray, wall: float) -> AudioBlock:
+    def _block(
+        self, samples: np.ndarray, wall: float, detect: np.ndarray | None = None
+    ) -> AudioBlock:
         self.position += len(samples)
         self._timeline.append((self.position, wall))
-        return AudioBlock(samples, wall)
+        return AudioBlock(samples, wall, detect)
 
     def wall_of(self, position_s: float) -> float | None:
         """When the sample at ``position_s`` of the engine's stream was captured."""
