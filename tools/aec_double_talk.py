@@ -15,7 +15,6 @@ the echo removed over the 2 s of echo alone before the onset.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -31,16 +30,14 @@ from edge.live.aec import FRAME, EchoCanceller  # noqa: E402
 from edge.live.filedev import EchoPath, Room  # noqa: E402
 from edge.live.soak import speak  # noqa: E402
 
-ROOMS = {"mid": (0.04, 0.3, -3.0), "near": (0.02, 0.2, -6.0), "far": (0.08, 0.4, 0.0)}
+sys.path.insert(0, str(ROOT / "tools"))
+from duplex_eval import ROOMS, normalized  # noqa: E402  (the same rooms and scoring)
+
 BLOCK = 512
 
 
 def _db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
-
-
-def _words(text: str) -> str:
-    return " ".join(w.strip("'") for w in re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
 def run(sentences: list[np.ndarray], k: int, room: str, overlap_s: float) -> dict[str, np.ndarray]:
@@ -102,7 +99,7 @@ def main() -> int:
                 user, mic = signals["clean"], signals["mic"]
                 for name, x in signals.items():
                     text = recognizer.recognize(x[start - 4800 : end + 4800]).text
-                    wer = jiwer.wer(_words(BENCH_SENTENCES[k]), _words(text) or "-")
+                    wer = jiwer.wer(normalized(BENCH_SENTENCES[k]), normalized(text) or "-")
                     first = slice(start, start + int(0.15 * SAMPLE_RATE))
                     # The user against what differs from them (echo left, or user lost).
                     kept = min(60.0, _db(user[first]) - _db(x[first] - user[first]))

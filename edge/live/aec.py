@@ -120,9 +120,7 @@ class EchoCanceller:
     measurements.
     """
 
-    def __init__(
-        self, delay_ms: int = 0, noise_suppression: bool = True, linear: bool = True
-    ) -> None:
+    def __init__(self, delay_ms: int = 0, noise_suppression: bool = True) -> None:
         from livekit import rtc
 
         self._rtc = rtc
@@ -131,7 +129,7 @@ class EchoCanceller:
         )
         self._linear = (
             speexdsp.LinearCanceller(FRAME, LINEAR_TAIL_S)
-            if linear and speexdsp.unavailable_reason() is None
+            if speexdsp.unavailable_reason() is None
             else None
         )
         self._render_pending = np.zeros(0, np.int16)
@@ -141,17 +139,15 @@ class EchoCanceller:
         self._capture_pending = np.zeros(0, np.int16)
         self._render_time = _Timeline()
         self._capture_time = _Timeline()
-        self._reference = np.zeros(0, np.int16)  # rendered samples from _reference_start on
-        self._reference_start = 0
+        # The newest rendered samples (the last one is render sample _render_time.count - 1).
+        self._reference = np.zeros(0, np.int16)
         self._extra_lag = 0  # samples: see _aligned_reference
-        self.lag_corrections = 0
         self._echo_until = -1  # reference index after which no echo can come any more
         self.linear_erle_db: float | None = None  # on frames of echo alone, smoothed
         self._echo_power = self._left_power = 0.0
         self._low_frames = 0
         self._history: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=int(CATCH_UP_S * 100))
         self._echo_frames = 0  # frames whose reference could make an echo
-        self.catch_ups = 0
         self.converged = False  # the recognizer hears the linear filter while echo may come
         self.delay_ms = 0
         self.set_delay_ms(delay_ms)
@@ -185,16 +181,15 @@ class EchoCanceller:
         started = time.perf_counter()
         pcm = _to_int16(samples)
         first = self._render_time.place(wall, len(pcm))
-        loud = np.flatnonzero(
-            [_power(pcm[i : i + FRAME]) > _REFERENCE_FLOOR for i in range(0, len(pcm), FRAME)]
-        )
-        if len(loud):  # echo of this block may come until the filter's reach past its end
-            last = first + min(len(pcm), (int(loud[-1]) + 1) * FRAME)
-            self._echo_until = last + int((LINEAR_TAIL_S + LEAD_S) * SAMPLE_RATE)
         if self._linear is not None:
+            loud = np.flatnonzero(
+                [_power(pcm[i : i + FRAME]) > _REFERENCE_FLOOR for i in range(0, len(pcm), FRAME)]
+            )
+            if len(loud):  # echo of this block may come until the filter's reach past its end
+                last = first + min(len(pcm), (int(loud[-1]) + 1) * FRAME)
+                self._echo_until = last + int((LINEAR_TAIL_S + LEAD_S) * SAMPLE_RATE)
             # Bounded: a capture that stops being processed must not make this grow.
             self._reference = np.concatenate([self._reference, pcm])[-_REFERENCE_KEEP:]
-            self._reference_start = self._render_time.count - len(self._reference)
         pending = np.concatenate([self._render_pending, pcm])
         whole = len(pending) - len(pending) % FRAME
         for i in range(0, whole, FRAME):
@@ -219,11 +214,10 @@ class EchoCanceller:
             self._apm.process_stream(frame)
             suppressed = np.frombuffer(frame.data, np.int16)
             detect_frame = suppressed.astype(np.float32)
-            echo_possible = self._reference_index(first + i) <= self._echo_until
             if self._linear is None:
                 heard_frame = detect_frame
             else:
-                heard_frame = self._with_linear(mic, suppressed, first + i, echo_possible)
+                heard_frame = self._with_linear(mic, suppressed, first + i)
             heard.append(heard_frame / 32768.0)
             detect.append(detect_frame / 32768.0)
             self.frames += 1
@@ -236,11 +230,10 @@ class EchoCanceller:
         self.cpu_s += time.perf_counter() - started
         return result
 
-    def _with_linear(
-        self, mic: np.ndarray, suppressed: np.ndarray, index: int, echo_possible: bool
-    ) -> np.ndarray:
+    def _with_linear(self, mic: np.ndarray, suppressed: np.ndarray, index: int) -> np.ndarray:
         """The frame for the recognizer: the linear filter's, once it has shown it cancels."""
         assert self._linear is not None
+        echo_possible = self._reference_index(index) <= self._echo_until
         reference = self._aligned_reference(index)
         linear = self._linear.cancel(mic, reference)
         self._history.append((mic, reference))
@@ -274,9 +267,8 @@ class EchoCanceller:
         learning = not self.converged or self._echo_frames < CATCH_UP_FOR_S * 100
         if not learning or self._echo_frames % int(CATCH_UP_EVERY_S * 100):
             return
-        for mic, reference in list(self._history):
+        for mic, reference in self._history:
             self._linear.cancel(mic, reference)
-        self.catch_ups += 1
 
     def _track_convergence(self, mic_power: float, left_power: float) -> None:
         """Powers smoothed over about 200 ms of echo alone, then their ratio (loud frames
@@ -305,27 +297,20 @@ class EchoCanceller:
 
     def _aligned_reference(self, capture_index: int) -> np.ndarray:
         start = self._reference_index(capture_index)
-        rendered = self._reference_start + len(self._reference)
+        rendered = self._render_time.count
+        kept_from = rendered - len(self._reference)  # render index of _reference[0]
         short = start + FRAME - rendered
-        if 0 < short < SLIP_S * SAMPLE_RATE and self._render_time.count:
+        if 0 < short < SLIP_S * SAMPLE_RATE and rendered:
             # The mapping asks for reference not played yet (the anchors' jitter): look that
             # much further back from now on. Zeros instead would teach the filter a wrong echo.
             self._extra_lag += short
-            self.lag_corrections += 1
             start -= short
         out = np.zeros(FRAME, np.int16)
-        lo = max(start, self._reference_start)
-        hi = min(start + FRAME, self._reference_start + len(self._reference))
+        lo, hi = max(start, kept_from), min(start + FRAME, rendered)
         if hi > lo:
-            out[lo - start : hi - start] = self._reference[
-                lo - self._reference_start : hi - self._reference_start
-            ]
+            out[lo - start : hi - start] = self._reference[lo - kept_from : hi - kept_from]
         # Later frames never need what came before this one.
-        drop = min(max(0, start - self._reference_start), len(self._reference))
-        self._reference, self._reference_start = (
-            self._reference[drop:],
-            self._reference_start + drop,
-        )
+        self._reference = self._reference[min(max(0, start - kept_from), len(self._reference)) :]
         return out
 
     def _frame(self, samples: np.ndarray) -> Any:

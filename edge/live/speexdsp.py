@@ -69,7 +69,6 @@ class LinearCanceller:
         if lib is None:
             raise RuntimeError(_load_error)
         self._lib = lib
-        self.frame = frame
         self._state = lib.speex_echo_state_init(frame, int(tail_s * SAMPLE_RATE))
         rate = ctypes.c_int(SAMPLE_RATE)
         lib.speex_echo_ctl(self._state, _SET_SAMPLING_RATE, ctypes.byref(rate))
