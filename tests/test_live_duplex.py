@@ -190,6 +190,41 @@ def test_full_duplex_hears_the_user_over_its_own_voice(tmp_path: Path, english, 
     assert 0 < stats.aec_cpu_s < 0.2 * stats.wall_s
 
 
+def test_the_devices_voice_leaking_past_aec3_is_never_spoken_back(
+    tmp_path: Path,
+    english,  # noqa: ANN001, F811
+    talk_over,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AEC3 can let a stretch of the device's voice through early in a session (seen: 200 ms
+    of a resumed reply, transcribed "Oh," and spoken back in 5 of 10 runs). Here the VAD hears
+    the microphone itself for the first second of the first reply: the device's own voice.
+    The echo check refuses that segment, the paused reply resumes, the user is still heard."""
+    capture = aec_module.EchoCanceller.process_capture
+    leak = (int(5.6 * SAMPLE_RATE), int(6.6 * SAMPLE_RATE))  # the reply starts at about 5.7 s
+
+    def leaking(self, samples: np.ndarray, wall: float | None = None) -> aec_module.Cancelled:
+        out = capture(self, samples, wall)
+        position = self.frames * aec_module.FRAME
+        if leak[0] <= position < leak[1]:
+            return aec_module.Cancelled(out.heard, samples)
+        return out
+
+    monkeypatch.setattr(aec_module.EchoCanceller, "process_capture", leaking)
+    wav, turns = talk_over
+    config = _config(tmp_path, wav, mode="vad", duplex="full", **ECHO)
+    log, stats = run_session(config, english)
+    assert not _outside(log, turns)  # nothing of its own voice transcribed
+    discarded = [(d.start_s, d.reason) for d in log.of(SpeechDiscarded)]
+    assert stats.own_voice_segments >= 1, discarded
+    assert all(start < turns[1].start_s - 0.3 for start, _r in discarded), discarded
+    assert _same_texts([t.text for t in log.of(Transcript)], [t.text for t in turns])
+    first, second = (t.utterance_id for t in log.of(Transcript))
+    played = {p.utterance_id: p.interrupted for p in log.of(Playback)}
+    assert played == {first: True, second: False}, played  # the user's turn barged in
+    assert stats.barge_ins == 1
+
+
 def test_without_cancellation_the_echo_comes_back(
     tmp_path: Path,
     english,  # noqa: ANN001, F811

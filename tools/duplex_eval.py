@@ -125,6 +125,8 @@ class Run:
     aec_linear_s: float
     dropped_audio_s: float
     transcripts: list[str]
+    resumed: int = 0  # false onsets whose pause ended with the reply resumed (no barge-in)
+    own_voice_segments: int = 0  # segments the echo check discarded as the device's voice
 
 
 def _segments(audio: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
@@ -216,6 +218,8 @@ def evaluate(
         aec_linear_s=stats.aec_linear_s,
         dropped_audio_s=stats.dropped_audio_s,
         transcripts=[t.text for t in transcripts],
+        resumed=stats.resumed,
+        own_voice_segments=stats.own_voice_segments,
     )
 
 
@@ -307,7 +311,8 @@ def main() -> int:
         )
         print(
             f"| {r.recording} | {r.setup} | {r.wer} | {r.self_utterances} | {r.heard_wer} "
-            f"| {barge} | {r.false_per_min} | {r.holds} | {r.first_played_p50_ms} |"
+            f"| {barge} | {r.false_per_min} ({r.resumed} resumed) | {r.holds} "
+            f"| {r.first_played_p50_ms} |"
         )
     if args.json:
         Path(args.json).write_text(

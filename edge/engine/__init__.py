@@ -35,16 +35,20 @@ from ..events import SpeechDiscarded
 from .config import (
     SEGMENTATIONS,
     AudioBlock,
+    EchoCheck,
     EngineConfig,
     LanguageIdentifier,
     PushToTalk,
     Stages,
 )
 from .engine import Engine
+from .listeners import OWN_VOICE
 
 __all__ = [
+    "OWN_VOICE",
     "SEGMENTATIONS",
     "AudioBlock",
+    "EchoCheck",
     "Engine",
     "EngineConfig",
     "LanguageIdentifier",

@@ -30,6 +30,16 @@ class LanguageIdentifier(Protocol):
     ) -> tuple[str, float]: ...
 
 
+class EchoCheck(Protocol):
+    """Full duplex: the echo canceller's look at a finished segment (``edge.live.aec``)."""
+
+    def refine(self, start_wall: float, end_wall: float, audio: np.ndarray) -> np.ndarray | None:
+        """The segment's audio for the recognizer (the device's voice removed where it can
+        be), or None when the device's own voice explains it: it is not the user's.
+        ``start_wall``/``end_wall``: the wall times of its first sample and of its end."""
+        ...
+
+
 @dataclass
 class Stages:
     """The loaded models of one pipeline; unused stages are None."""

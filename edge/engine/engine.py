@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..events import Event
 from .channels import Channels
-from .config import AudioBlock, EngineConfig, PushToTalk, Stages, check
+from .config import AudioBlock, EchoCheck, EngineConfig, PushToTalk, Stages, check
 from .lifecycle import Lifecycle
 from .listeners import make_listener
 from .messages import Failure, Stop
@@ -32,7 +32,7 @@ from .translating import Translator
 class Engine:
     """Runs one audio stream through the stages and yields events."""
 
-    def __init__(self, stages: Stages, config: EngineConfig) -> None:
+    def __init__(self, stages: Stages, config: EngineConfig, echo: EchoCheck | None = None) -> None:
         check(stages, config)
         self.stages = stages
         self.config = config
@@ -40,7 +40,7 @@ class Engine:
         self._events = self._channels.events  # what run() reads (tests watch it fill)
         self._ledger = Ledger()
         self._meter = Meter()
-        shared = Shared(stages, config, self._channels, self._ledger, self._meter)
+        shared = Shared(stages, config, self._channels, self._ledger, self._meter, echo)
         self._life = Lifecycle(shared)
         self._translator = Translator(shared)
         self._speaker = Speaker(shared)

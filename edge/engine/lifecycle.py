@@ -12,7 +12,7 @@ ASR memo, the last rejection) and the listener's counters in ``Meter``; it write
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,6 +74,17 @@ class Lifecycle(Part):
         self.ledger.end_partials(utterance_id)
         self.meter.forget(utterance_id)
         self.channels.emit(SpeechDiscarded(utterance_id, start_s, reason))
+
+    def refine(self, segment: SpeechSegment, end_wall: float) -> SpeechSegment | None:
+        """Full duplex: the segment as the echo canceller judges it (``EchoCheck``), None
+        when it is the device's own voice; without one, the segment as it is."""
+        if self.echo is None:
+            return segment
+        start_wall = end_wall - len(segment.audio) / SAMPLE_RATE
+        audio = self.echo.refine(start_wall, end_wall, segment.audio)
+        if audio is None:
+            return None
+        return segment if audio is segment.audio else replace(segment, audio=audio)
 
     def recognize(self, audio: np.ndarray) -> Heard:
         t0 = time.perf_counter()

@@ -26,6 +26,8 @@ from .lifecycle import Lifecycle
 from .messages import Stop
 from .ptt import PttListener
 
+OWN_VOICE = "the device's own voice"  # why a segment the echo check refused is discarded
+
 
 class Listener(Protocol):
     def run(self) -> None:
@@ -51,6 +53,7 @@ class VadListener:
         open_start: float | None = None  # start of the utterance the VAD has open
         position = 0  # samples received
         last_partial = 0
+        last_wall_of: Callable[[float], float] | None = None
         while True:
             item = life.channels.get(life.channels.audio)
             if isinstance(item, Stop):
@@ -65,6 +68,8 @@ class VadListener:
             def wall_of(seconds: float, block: AudioBlock = item, end: int = block_end) -> float:
                 return block.arrival - max(0, end - int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
 
+            last_wall_of = wall_of
+
             t0 = time.perf_counter()
             updates = segmenter.accept(item.samples, item.for_vad)
             life.meter.stage_seconds["vad"] += time.perf_counter() - t0
@@ -76,10 +81,16 @@ class VadListener:
                     open_start = update.started_at_s
                     life.begin(utterance_id, update.started_at_s)
                 elif update.paused is not None and config.speculative and optional:
-                    life.speculate(update.paused, utterance_id, wall_of(update.paused.end_s))
+                    paused = life.refine(update.paused, wall_of(update.paused.end_s))
+                    if paused is not None:
+                        life.speculate(paused, utterance_id, wall_of(paused.end_s))
                 elif update.ended is not None:
                     ended = True
-                    self._finish(update.ended, utterance_id, wall_of)
+                    segment = life.refine(update.ended, wall_of(update.ended.end_s))
+                    if segment is None:
+                        life.discard(utterance_id, update.ended.start_s, OWN_VOICE)
+                    else:
+                        self._finish(segment, utterance_id, wall_of)
                     open_start = None
                     if update.ended.split:  # the rest of the speech goes on as a new utterance
                         utterance_id += 1
@@ -96,6 +107,12 @@ class VadListener:
                     audio = segmenter.current_audio()
                     life.partial(audio, utterance_id, wall_of(position / SAMPLE_RATE))
         tail = segmenter.flush()
+        if tail is not None and last_wall_of is not None:
+            refined = life.refine(tail, last_wall_of(tail.end_s))
+            if refined is None:
+                life.discard(utterance_id, tail.start_s, OWN_VOICE)
+                return
+            tail = refined
         if tail is not None:
             self._finish(tail, utterance_id, lambda _s: time.perf_counter())
         elif open_start is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .channels import Channels
-from .config import EngineConfig, Stages
+from .config import EchoCheck, EngineConfig, Stages
 from .metrics import Meter
 from .speculation import Ledger
 
@@ -21,6 +21,7 @@ class Shared:
     channels: Channels
     ledger: Ledger
     meter: Meter
+    echo: EchoCheck | None = None  # full duplex: judges segments the canceller let through
 
 
 class Part:
@@ -33,3 +34,4 @@ class Part:
         self.channels = shared.channels
         self.ledger = shared.ledger
         self.meter = shared.meter
+        self.echo = shared.echo

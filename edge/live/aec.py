@@ -25,6 +25,7 @@ so callback jitter does not move them, and re-anchored when they slip by more th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..asr.base import SAMPLE_RATE
-from . import speexdsp
+from . import echo_fit, speexdsp
 
 FRAME = SAMPLE_RATE // 100  # 10 ms: the only frame length AEC3 accepts
 ADDED_LATENCY_S = FRAME / SAMPLE_RATE
@@ -51,6 +52,11 @@ _REFERENCE_KEEP = 5 * SAMPLE_RATE  # reference kept for the linear filter, at mo
 _EXPLAINED = 1.25  # a frame within 1 dB of the linear filter's echo estimate is echo alone
 # Mean square (int16 units) of a reference frame that can make an audible echo (-50 dBFS).
 _REFERENCE_FLOOR = 1e-5 * 32768.0**2
+RECENT_S = 8.0  # microphone and aligned reference kept for ``refine``
+REFINE_CONTEXT_S = 2.0  # audio before a segment that the batch fit learns the path on too
+OWN_VOICE_S = 0.15  # a segment with less than this of anything but the device's echo in
+# it (``echo_fit.user_seconds``) is the device's own voice
+FIT_TRUSTED_DB = CONVERGED_DB  # echo the fit must remove outside the segment to be used
 
 
 def unavailable_reason() -> str | None:
@@ -147,6 +153,12 @@ class EchoCanceller:
         self._echo_power = self._left_power = 0.0
         self._low_frames = 0
         self._history: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=int(CATCH_UP_S * 100))
+        # (microphone, aligned reference) frames up to capture index _recent_end, for refine();
+        # written by the capture thread, read by the listener's.
+        self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=int(RECENT_S * 100))
+        self._recent_end = 0
+        self._lock = threading.Lock()
+        self.refined_segments = 0  # heard through the batch fit (speculative previews too)
         self._echo_frames = 0  # frames whose reference could make an echo
         self.converged = False  # the recognizer hears the linear filter while echo may come
         self.delay_ms = 0
@@ -188,8 +200,8 @@ class EchoCanceller:
             if len(loud):  # echo of this block may come until the filter's reach past its end
                 last = first + min(len(pcm), (int(loud[-1]) + 1) * FRAME)
                 self._echo_until = last + int((LINEAR_TAIL_S + LEAD_S) * SAMPLE_RATE)
-            # Bounded: a capture that stops being processed must not make this grow.
-            self._reference = np.concatenate([self._reference, pcm])[-_REFERENCE_KEEP:]
+        # Bounded: a capture that stops being processed must not make this grow.
+        self._reference = np.concatenate([self._reference, pcm])[-_REFERENCE_KEEP:]
         pending = np.concatenate([self._render_pending, pcm])
         whole = len(pending) - len(pending) % FRAME
         for i in range(0, whole, FRAME):
@@ -214,10 +226,14 @@ class EchoCanceller:
             self._apm.process_stream(frame)
             suppressed = np.frombuffer(frame.data, np.int16)
             detect_frame = suppressed.astype(np.float32)
+            reference = self._aligned_reference(first + i)
+            with self._lock:
+                self._recent.append((mic, reference))
+                self._recent_end = first + i + FRAME
             if self._linear is None:
                 heard_frame = detect_frame
             else:
-                heard_frame = self._with_linear(mic, suppressed, first + i)
+                heard_frame = self._with_linear(mic, suppressed, reference, first + i)
             heard.append(heard_frame / 32768.0)
             detect.append(detect_frame / 32768.0)
             self.frames += 1
@@ -230,11 +246,60 @@ class EchoCanceller:
         self.cpu_s += time.perf_counter() - started
         return result
 
-    def _with_linear(self, mic: np.ndarray, suppressed: np.ndarray, index: int) -> np.ndarray:
+    def refine(self, start_wall: float, end_wall: float, audio: np.ndarray) -> np.ndarray | None:
+        """A finished segment for the recognizer (``edge.engine.EchoCheck``): None when the
+        device's own voice explains it (``OWN_VOICE_S``: AEC3 let a stretch of echo through
+        and the VAD took it for speech); the batch fit's residual when the device played
+        during it and the fit removes its echo (``edge.live.echo_fit``: the user's words over
+        a reply neither live canceller has learned yet); else ``audio`` unchanged.
+
+        ``start_wall``/``end_wall``: when the segment's first and (after its) last sample
+        came out of ``process_capture``, as the capture blocks' wall times count.
+        """
+        with self._lock:
+            frames = list(self._recent)
+            recent_end = self._recent_end
+        wall0 = self._capture_time.wall0
+        if wall0 is None or not frames:
+            return audio
+        # The output runs one frame behind the microphone (see process_capture).
+        end = int(round((end_wall - wall0) * SAMPLE_RATE)) - FRAME
+        start = end - len(audio)
+        kept_from = recent_end - len(frames) * FRAME
+        if start < kept_from or end > recent_end or len(audio) == 0:
+            return audio  # longer than what is kept, or not captured here: leave it
+        mic = np.concatenate([f[0] for f in frames]).astype(np.float32) / 32768.0
+        reference = np.concatenate([f[1] for f in frames]).astype(np.float32) / 32768.0
+        reach = int(LINEAR_TAIL_S * SAMPLE_RATE)  # the echo of a sound lasts this long
+        played = _loud_samples(reference)
+        if not played[max(0, start - kept_from - reach) : end - kept_from].any():
+            return audio  # the device was silent: nothing of it can be in the segment
+        lo = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE))
+        cleaned = echo_fit.remove_echo(mic[lo:], reference[lo:])
+        if cleaned is None:
+            return audio
+        seg = slice(start - kept_from - lo, end - kept_from - lo)
+        floor = echo_fit.noise_floor(cleaned)
+        if echo_fit.user_seconds(mic[lo:][seg], cleaned[seg], floor) < OWN_VOICE_S:
+            return None
+        # Trusted where it removed the echo outside the segment (echo alone, as the VAD heard
+        # no speech there); a path it cannot follow leaves the live cancellers' signal.
+        echoing = np.convolve(played[lo:], np.ones(reach))[: len(cleaned)] > 0  # causal
+        outside = echoing.copy()
+        outside[seg] = False
+        if outside.sum() < 0.25 * SAMPLE_RATE:
+            return audio
+        if echo_fit.explained_db(mic[lo:][outside], cleaned[outside]) < FIT_TRUSTED_DB:
+            return audio
+        self.refined_segments += 1
+        return cleaned[seg].astype(np.float32)
+
+    def _with_linear(
+        self, mic: np.ndarray, suppressed: np.ndarray, reference: np.ndarray, index: int
+    ) -> np.ndarray:
         """The frame for the recognizer: the linear filter's, once it has shown it cancels."""
         assert self._linear is not None
         echo_possible = self._reference_index(index) <= self._echo_until
-        reference = self._aligned_reference(index)
         linear = self._linear.cancel(mic, reference)
         self._history.append((mic, reference))
         mic_power = _power(mic)
@@ -323,3 +388,11 @@ def _power(pcm: np.ndarray) -> float:
 
 def _to_int16(samples: np.ndarray) -> np.ndarray:
     return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def _loud_samples(reference: np.ndarray) -> np.ndarray:
+    """Per sample: whether its 10 ms frame of reference could make an audible echo."""
+    frames = len(reference) // FRAME
+    power = np.mean(reference[: frames * FRAME].reshape(frames, FRAME) ** 2, axis=1)
+    loud = np.repeat(power * 32768.0**2 > _REFERENCE_FLOOR, FRAME)
+    return np.concatenate([loud, np.zeros(len(reference) - len(loud), bool)])

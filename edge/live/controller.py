@@ -42,7 +42,7 @@ import soxr
 
 from ..asr.base import SAMPLE_RATE
 from ..audio import resample
-from ..engine import AudioBlock, Engine, PushToTalk, SpeechDiscarded, Stages
+from ..engine import OWN_VOICE, AudioBlock, Engine, PushToTalk, SpeechDiscarded, Stages
 from ..errors import EdgeError
 from ..events import (
     AudioOut,
@@ -159,6 +159,15 @@ class LiveController:
         self._holding = False
         self._release_at: float | None = None  # wall time a hold ends unless speech goes on
         self._holds = 0
+        # Full duplex: the utterance whose onset over the device's voice paused the output;
+        # its end drops the paused speech (a barge-in), its discard resumes it (the onset was
+        # not the user's: AEC3's leak, a cough).
+        self._barge_pending: int | None = None
+        self._resumed = 0
+        self._own_voice = 0
+        # After a false onset, onsets over the same output wait for the echo check instead
+        # of pausing it (AEC3 leaks there; each pause would restart the phrase).
+        self._onsets_suspect = False
         if self.duplex == "full":
             self.aec = aec.EchoCanceller()
             self._playback_q.monitor = self._on_rendered
@@ -452,7 +461,9 @@ class LiveController:
         try:
             while True:
                 engine = Engine(
-                    self._stages, engine_config(self.config, self._source, self._target)
+                    self._stages,
+                    engine_config(self.config, self._source, self._target),
+                    echo=self.aec,
                 )
                 self._engine = engine
                 for event in engine.run(self._source_items()):
@@ -526,6 +537,8 @@ class LiveController:
                         self._talked_over(event)
             elif isinstance(event, SpeechEnded):
                 self._in_speech = False
+                if self._barge_pending is not None:
+                    self._confirm_barge_in()
                 utterance = self._utterances.setdefault(event.utterance_id, _Utterance())
                 utterance.speech_end_wall = self._capture_q.wall_of(event.end_s)
                 self._confirmed_end_s = event.end_s + self.config.min_silence_s
@@ -533,6 +546,10 @@ class LiveController:
                 self._counters.utterances += 1
             elif isinstance(event, SpeechDiscarded):
                 self._in_speech = False
+                if event.reason == OWN_VOICE:
+                    self._own_voice += 1
+                if self._barge_pending == event.utterance_id:
+                    self._resume_after_false_onset()
                 self._schedule_release()
                 self._utterances.pop(event.utterance_id, None)
             elif isinstance(event, AudioOut):
@@ -574,9 +591,28 @@ class LiveController:
                 self._holds += 1
                 self._playback_q.hold()
         else:
-            if self._playback_q.busy:
-                self._barge_in(event.utterance_id - 1)
             self._release_hold()  # past the window (a late engine): nothing stays held
+            if self._playback_q.busy and self._barge_pending is None:
+                # Silent at once, dropped once the segment ends as speech (a barge-in
+                # that must never come from the device's own voice: the echo check
+                # judges the segment first).
+                self._barge_pending = event.utterance_id
+                if not self._onsets_suspect:
+                    self._playback_q.hold()
+
+    def _confirm_barge_in(self) -> None:
+        assert self._barge_pending is not None
+        through, self._barge_pending = self._barge_pending - 1, None
+        self._barge_in(through)
+        if not self._holding:
+            self._playback_q.release()  # only the newer utterances' speech is left
+
+    def _resume_after_false_onset(self) -> None:
+        self._barge_pending = None
+        self._resumed += 1
+        self._onsets_suspect = True  # until the output falls silent
+        if not self._holding:
+            self._playback_q.release()  # the paused phrase plays again from its start
 
     def _utterances_before(self, uid: int) -> list[int]:
         return [u for u, t in self._utterances.items() if u < uid and not t.interrupted]
@@ -603,7 +639,8 @@ class LiveController:
         self._release_at = None
         if self._holding:
             self._holding = False
-            self._playback_q.release()
+            if self._barge_pending is None:
+                self._playback_q.release()
 
     def _may_play(self) -> bool:
         # Half duplex: the device does not talk over the user (nor hear itself doing so).
@@ -617,6 +654,8 @@ class LiveController:
             for uid, samples in self._deferred:
                 self._playback_q.enqueue(uid, samples)
             self._deferred.clear()
+        if not self._playback_q.busy:
+            self._onsets_suspect = False
         while self._playback_q.started:
             uid, wall = self._playback_q.started.popleft()
             utterance = self._utterances.get(uid)
@@ -735,6 +774,9 @@ class LiveController:
                 if self.aec is not None and self.aec.linear_erle_db is not None
                 else None
             ),
+            own_voice_segments=self._own_voice,
+            refined_segments=self.aec.refined_segments if self.aec is not None else 0,
+            resumed=self._resumed,
         )
 
 

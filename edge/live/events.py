@@ -84,6 +84,12 @@ class LiveStats(Event):
     aec_linear_s: float = 0.0
     aec_slips: int = 0
     aec_linear_erle_db: float | None = None  # echo the linear filter removed, at the end
+    # Full duplex, the echo check on finished segments: discarded as the device's own voice;
+    # heard through the batch fit; and outputs paused by an onset that was then discarded
+    # and resumed (no barge-in).
+    own_voice_segments: int = 0
+    refined_segments: int = 0
+    resumed: int = 0
 
 
 @dataclass
