@@ -32,7 +32,7 @@ from .config import AudioBlock
 from .messages import Confirm, Sentence, UtteranceDone
 from .metrics import UtteranceTiming
 from .shared import Part, Shared
-from .speculation import Memo
+from .speculation import Memo, segment_key
 
 # Direct mode's source transcript waits at most this long for the reply's first sound.
 TRANSCRIPT_WAIT_S = 5.0
@@ -54,6 +54,9 @@ class Lifecycle(Part):
         super().__init__(shared)
         # Speculative decodes by segment: the final decode of the same audio reuses one.
         self._asr_memo = Memo(4)
+        # The echo check of a paused segment, reused when the same audio ends the utterance
+        # (so it is off the path from the end of speech to the first sound).
+        self._echo_memo = Memo(4)
         # The speaker's pitch and rate per side, for the voice to match (edge.voice_match).
         self.profiles = Profiles(shared.config.voice_match)
 
@@ -75,13 +78,21 @@ class Lifecycle(Part):
         self.meter.forget(utterance_id)
         self.channels.emit(SpeechDiscarded(utterance_id, start_s, reason))
 
-    def refine(self, segment: SpeechSegment, end_wall: float) -> SpeechSegment | None:
+    def refine(
+        self, segment: SpeechSegment, utterance_id: int, end_wall: float
+    ) -> SpeechSegment | None:
         """Full duplex: the segment as the echo canceller judges it (``EchoCheck``), None
         when it is the device's own voice; without one, the segment as it is."""
         if self.echo is None:
             return segment
-        start_wall = end_wall - len(segment.audio) / SAMPLE_RATE
-        audio = self.echo.refine(start_wall, end_wall, segment.audio)
+        key = segment_key(utterance_id, segment)
+        memo = self._echo_memo.get(key)
+        if isinstance(memo, tuple):
+            audio = memo[0]
+        else:
+            start_wall = end_wall - len(segment.audio) / SAMPLE_RATE
+            audio = self.echo.refine(start_wall, end_wall, segment.audio)
+            self._echo_memo.put(key, (audio,))
         if audio is None:
             return None
         return segment if audio is segment.audio else replace(segment, audio=audio)

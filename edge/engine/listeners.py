@@ -81,12 +81,12 @@ class VadListener:
                     open_start = update.started_at_s
                     life.begin(utterance_id, update.started_at_s)
                 elif update.paused is not None and config.speculative and optional:
-                    paused = life.refine(update.paused, wall_of(update.paused.end_s))
+                    paused = life.refine(update.paused, utterance_id, wall_of(update.paused.end_s))
                     if paused is not None:
                         life.speculate(paused, utterance_id, wall_of(paused.end_s))
                 elif update.ended is not None:
                     ended = True
-                    segment = life.refine(update.ended, wall_of(update.ended.end_s))
+                    segment = life.refine(update.ended, utterance_id, wall_of(update.ended.end_s))
                     if segment is None:
                         life.discard(utterance_id, update.ended.start_s, OWN_VOICE)
                     else:
@@ -108,7 +108,7 @@ class VadListener:
                     life.partial(audio, utterance_id, wall_of(position / SAMPLE_RATE))
         tail = segmenter.flush()
         if tail is not None and last_wall_of is not None:
-            refined = life.refine(tail, last_wall_of(tail.end_s))
+            refined = life.refine(tail, utterance_id, last_wall_of(tail.end_s))
             if refined is None:
                 life.discard(utterance_id, tail.start_s, OWN_VOICE)
                 return

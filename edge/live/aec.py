@@ -16,6 +16,11 @@ the capture, each for the listener it suits:
   shown it cancels (``CONVERGED_DB`` on stretches of echo alone); until then, or without
   ``libspeexdsp``, ``heard`` is AEC3's signal too.
 
+Neither is perfect early in a session: AEC3 can let a stretch of the device's voice through,
+and the linear filter needs a second of echo to converge. So ``refine`` looks again at every
+finished segment the device may have echoed into, with a batch fit of the echo path over it
+(``echo_fit``): the device's own voice is discarded, the user's words get the echo fitted out.
+
 Both streams are 16 kHz mono float32 here, cut into the 10 ms frames AEC3 takes. The capture
 side is delayed by one frame (10 ms) so every call returns as many samples as it was given:
 the engine's timeline stays exact. The linear filter needs the reference sample-aligned with
@@ -56,7 +61,8 @@ RECENT_S = 8.0  # microphone and aligned reference kept for ``refine``
 REFINE_CONTEXT_S = 2.0  # audio before a segment that the batch fit learns the path on too
 OWN_VOICE_S = 0.15  # a segment with less than this of anything but the device's echo in
 # it (``echo_fit.user_seconds``) is the device's own voice
-FIT_TRUSTED_DB = CONVERGED_DB  # echo the fit must remove outside the segment to be used
+FIT_TRUSTED_DB = CONVERGED_DB  # echo the fit must remove outside the segment to be used,
+FIT_CHECKED_S = 0.25  # on at least this much echo
 
 
 def unavailable_reason() -> str | None:
@@ -159,6 +165,7 @@ class EchoCanceller:
         self._recent_end = 0
         self._lock = threading.Lock()
         self.refined_segments = 0  # heard through the batch fit (speculative previews too)
+        self.refine_cpu_s = 0.0  # refine()'s time, on the listener thread
         self._echo_frames = 0  # frames whose reference could make an echo
         self.converged = False  # the recognizer hears the linear filter while echo may come
         self.delay_ms = 0
@@ -256,6 +263,13 @@ class EchoCanceller:
         ``start_wall``/``end_wall``: when the segment's first and (after its) last sample
         came out of ``process_capture``, as the capture blocks' wall times count.
         """
+        started = time.perf_counter()
+        try:
+            return self._refine(start_wall, end_wall, audio)
+        finally:
+            self.refine_cpu_s += time.perf_counter() - started
+
+    def _refine(self, start_wall: float, end_wall: float, audio: np.ndarray) -> np.ndarray | None:
         with self._lock:
             frames = list(self._recent)
             recent_end = self._recent_end
@@ -287,7 +301,7 @@ class EchoCanceller:
         echoing = np.convolve(played[lo:], np.ones(reach))[: len(cleaned)] > 0  # causal
         outside = echoing.copy()
         outside[seg] = False
-        if outside.sum() < 0.25 * SAMPLE_RATE:
+        if outside.sum() < FIT_CHECKED_S * SAMPLE_RATE:
             return audio
         if echo_fit.explained_db(mic[lo:][outside], cleaned[outside]) < FIT_TRUSTED_DB:
             return audio

@@ -160,8 +160,8 @@ class LiveController:
         self._release_at: float | None = None  # wall time a hold ends unless speech goes on
         self._holds = 0
         # Full duplex: the utterance whose onset over the device's voice paused the output;
-        # its end drops the paused speech (a barge-in), its discard resumes it (the onset was
-        # not the user's: AEC3's leak, a cough).
+        # its end (or discard as too short / not speech) drops the paused speech: a barge-in;
+        # its discard as the device's own voice resumes it (AEC3 leaked the echo).
         self._barge_pending: int | None = None
         self._resumed = 0
         self._own_voice = 0
@@ -549,7 +549,10 @@ class LiveController:
                 if event.reason == OWN_VOICE:
                     self._own_voice += 1
                 if self._barge_pending == event.utterance_id:
-                    self._resume_after_false_onset()
+                    if event.reason == OWN_VOICE:
+                        self._resume_after_false_onset()
+                    else:  # a cough, a short word: a barge-in, as before the echo check
+                        self._confirm_barge_in()
                 self._schedule_release()
                 self._utterances.pop(event.utterance_id, None)
             elif isinstance(event, AudioOut):
@@ -766,7 +769,9 @@ class LiveController:
             device_recoveries=c.recoveries,
             first_played_ms=list(c.first_played_ms),
             holds=self._holds,
-            aec_cpu_s=round(self.aec.cpu_s, 3) if self.aec is not None else 0.0,
+            aec_cpu_s=(
+                round(self.aec.cpu_s + self.aec.refine_cpu_s, 3) if self.aec is not None else 0.0
+            ),
             aec_linear_s=round(self.aec.linear_seconds, 2) if self.aec is not None else 0.0,
             aec_slips=self.aec.slips if self.aec is not None else 0,
             aec_linear_erle_db=(

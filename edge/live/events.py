@@ -77,7 +77,7 @@ class LiveStats(Event):
     device_recoveries: int
     first_played_ms: list[float]
     holds: int = 0  # full duplex: translations held because the speaker went on (grace_s)
-    aec_cpu_s: float = 0.0  # time spent in the echo canceller
+    aec_cpu_s: float = 0.0  # time spent in the echo canceller (its segment checks included)
     # Full duplex: seconds of audio the recognizer heard through the linear filter (the rest
     # through AEC3, while the filter had not converged), and how often a stream's wall time
     # slipped from its sample count (each costs the linear filter a re-convergence).
