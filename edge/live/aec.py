@@ -30,6 +30,7 @@ so callback jitter does not move them, and re-anchored when they slip by more th
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -158,9 +159,9 @@ class EchoCanceller:
         self.linear_erle_db: float | None = None  # on frames of echo alone, smoothed
         self._echo_power = self._left_power = 0.0
         self._low_frames = 0
-        self._history: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=int(CATCH_UP_S * 100))
-        # (microphone, aligned reference) frames up to capture index _recent_end, for refine();
-        # written by the capture thread, read by the listener's.
+        # (microphone, aligned reference) frames up to capture index _recent_end: the linear
+        # filter's catch-up replays its tail, refine() all of it. Written by the capture
+        # thread (which alone reads it unlocked), read by the listener's.
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=int(RECENT_S * 100))
         self._recent_end = 0
         self._lock = threading.Lock()
@@ -315,7 +316,6 @@ class EchoCanceller:
         assert self._linear is not None
         echo_possible = self._reference_index(index) <= self._echo_until
         linear = self._linear.cancel(mic, reference)
-        self._history.append((mic, reference))
         mic_power = _power(mic)
         if _power(reference) > _REFERENCE_FLOOR:
             self._catch_up()
@@ -346,7 +346,10 @@ class EchoCanceller:
         learning = not self.converged or self._echo_frames < CATCH_UP_FOR_S * 100
         if not learning or self._echo_frames % int(CATCH_UP_EVERY_S * 100):
             return
-        for mic, reference in self._history:
+        replay = int(CATCH_UP_S * 100)
+        for mic, reference in itertools.islice(
+            self._recent, max(0, len(self._recent) - replay), None
+        ):
             self._linear.cancel(mic, reference)
 
     def _track_convergence(self, mic_power: float, left_power: float) -> None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..asr.base import SAMPLE_RATE
+
 WINDOW = 512  # 32 ms at 16 kHz
 HOP = WINDOW // 2
 TAPS = 20  # frames of echo path: 320 ms, a room's delay and most of its reverberation
@@ -96,19 +98,19 @@ def user_seconds(mic: np.ndarray, cleaned: np.ndarray, floor: float) -> float:
     explains less than ``USER_FRAME_DB`` of, whose residual stands ``USER_OVER_FLOOR_DB``
     above ``floor`` (the residual's noise power). Echo alone has a few such frames at most
     (where the fit lags a sudden change); a user's syllable has many."""
-    n = len(mic) // USER_FRAME
-    if n == 0:
-        return 0.0
-    before = np.mean(mic[: n * USER_FRAME].astype(np.float64).reshape(n, -1) ** 2, axis=1)
-    after = np.mean(cleaned[: n * USER_FRAME].astype(np.float64).reshape(n, -1) ** 2, axis=1)
+    before, after = _frame_powers(mic), _frame_powers(cleaned)
     other = (before < after * 10 ** (USER_FRAME_DB / 10)) & (
         after > floor * 10 ** (USER_OVER_FLOOR_DB / 10)
     )
-    return float(np.sum(other)) * USER_FRAME / 16000
+    return float(np.sum(other)) * USER_FRAME / SAMPLE_RATE
 
 
 def noise_floor(cleaned: np.ndarray) -> float:
     """The residual's noise power: its quietest 20 ms frames (10th percentile)."""
-    n = len(cleaned) // USER_FRAME
-    power = np.mean(cleaned[: n * USER_FRAME].astype(np.float64).reshape(n, -1) ** 2, axis=1)
-    return float(np.percentile(power, 10)) + 1e-12
+    return float(np.percentile(_frame_powers(cleaned), 10)) + 1e-12
+
+
+def _frame_powers(x: np.ndarray) -> np.ndarray:
+    """Mean square of each whole ``USER_FRAME`` of ``x``."""
+    n = len(x) // USER_FRAME
+    return np.mean(x[: n * USER_FRAME].astype(np.float64).reshape(n, -1) ** 2, axis=1)
