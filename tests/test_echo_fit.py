@@ -96,7 +96,7 @@ def _session(far: np.ndarray, mic: np.ndarray) -> aec_module.EchoCanceller:
     return aec
 
 
-def _segment(aec: aec_module.EchoCanceller, mic: np.ndarray, start: int, end: int):  # noqa: ANN202
+def _segment(aec: aec_module.EchoCanceller, start: int, end: int):  # noqa: ANN202
     """refine() on samples [start, end) of the canceller's output stream (10 ms behind the
     microphone), as the listener asks for them."""
     end_wall = 100.0 + end / SAMPLE_RATE
@@ -114,18 +114,52 @@ def test_refine_refuses_the_devices_voice_and_cleans_the_users(device_and_user) 
     shift = aec_module.FRAME
     # Echo alone where AEC3 might let a stretch through: the device's own voice.
     aec = _session(far, echo)
-    assert _segment(aec, echo, at + shift, at + shift + SAMPLE_RATE) is None
+    assert _segment(aec, at + shift, at + shift + SAMPLE_RATE) is None
     # The user over the reply: their words come back, the echo 10+ dB under them.
     mic = echo.copy()
     mic[at : at + len(user)] += user
     aec = _session(far, mic)
-    cleaned = _segment(aec, mic, at + shift, at + shift + len(user))
+    cleaned = _segment(aec, at + shift, at + shift + len(user))
     assert cleaned is not None and len(cleaned) == len(user)
     assert _rms_db(cleaned - user) < _rms_db(user) - 10
     assert aec.refined_segments == 1
+    # A longer reply, the user's earlier words over it in the 2 s before the segment: the
+    # fit is still trusted (it removes 10+ dB from the echo around them).
+    long_far = np.concatenate([far[:-SAMPLE_RATE], far])
+    later = len(long_far) - SAMPLE_RATE - len(user)
+    earlier = _echo(long_far, ROOMS[0])
+    earlier[later : later + len(user)] += user
+    before = slice(later - int(1.6 * SAMPLE_RATE), later - int(0.4 * SAMPLE_RATE))
+    earlier[before] += user[: int(1.2 * SAMPLE_RATE)]
+    aec = _session(long_far, earlier)
+    cleaned = _segment(aec, later + shift, later + shift + len(user))
+    assert cleaned is not None and _rms_db(cleaned - user) < _rms_db(user) - 10
     # Where the device was silent the audio is the listener's own, untouched.
     quiet = np.zeros(n, np.float32)
     aec = _session(quiet, mic)
     audio = np.ones(SAMPLE_RATE, np.float32)
     end_wall = 100.0 + (at + SAMPLE_RATE) / SAMPLE_RATE
     assert aec.refine(end_wall - 1.0, end_wall, audio) is audio
+
+
+@pytest.mark.skipif(not aec_module.available(), reason=f"{aec_module.unavailable_reason()}")
+def test_own_voice_tells_a_leaked_onset_from_the_users(device_and_user) -> None:  # noqa: ANN001
+    """The check behind resuming after an onset too short to be a segment: the onset and the
+    silence that closed it (0.6 s) are the device's voice alone, or hold the user's first
+    words."""
+    far, user = device_and_user
+    far = np.concatenate([far, np.zeros(SAMPLE_RATE, np.float32)])
+    echo = _echo(far, ROOMS[0])
+    at = len(far) - SAMPLE_RATE - len(user)
+    shift, window = aec_module.FRAME, int(0.6 * SAMPLE_RATE)
+
+    def own_voice(aec: aec_module.EchoCanceller, start: int) -> bool:
+        end_wall = 100.0 + (start + shift + window) / SAMPLE_RATE
+        return aec.own_voice(end_wall - window / SAMPLE_RATE, end_wall)
+
+    assert own_voice(_session(far, echo), at)
+    mic = echo.copy()
+    mic[at : at + len(user)] += user
+    assert not own_voice(_session(far, mic), at)
+    # The device silent: nothing of it can explain the microphone.
+    assert not own_voice(_session(np.zeros_like(far), mic), at)

@@ -190,18 +190,35 @@ def test_full_duplex_hears_the_user_over_its_own_voice(tmp_path: Path, english, 
     assert 0 < stats.aec_cpu_s < 0.2 * stats.wall_s
 
 
+@pytest.mark.parametrize(
+    ("leak_s", "vad", "paused"),
+    [
+        # The reply's first second (in the grace window: a hold, not a pause), every onset
+        # long enough to be a segment (none too short for the VAD): the leak always reaches
+        # the segment check.
+        ((5.6, 6.6), {"min_speech_s": 0.05, "min_confident_s": 0.0}, False),
+        # 0.2 s of it after the grace window, the VAD as shipped: an onset too short to be a
+        # segment pauses the reply, which goes on.
+        ((6.8, 7.0), {}, True),
+    ],
+    ids=["segment", "too-short onset"],
+)
 def test_the_devices_voice_leaking_past_aec3_is_never_spoken_back(
     tmp_path: Path,
     english,  # noqa: ANN001, F811
     talk_over,  # noqa: ANN001
     monkeypatch: pytest.MonkeyPatch,
+    leak_s: tuple[float, float],
+    vad: dict[str, float],
+    paused: bool,
 ) -> None:
     """AEC3 can let a stretch of the device's voice through early in a session (seen: 200 ms
     of a resumed reply, transcribed "Oh," and spoken back in 5 of 10 runs). Here the VAD hears
-    the microphone itself for the first second of the first reply: the device's own voice.
-    The echo check refuses that segment, the paused reply resumes, the user is still heard."""
+    the microphone itself for a while of the first reply (5.7-9.7 s; the grace window ends at
+    about 6.5 s): the device's own voice. The echo check refuses that onset, the paused reply resumes instead
+    of being dropped, and the user is still heard."""
     capture = aec_module.EchoCanceller.process_capture
-    leak = (int(5.6 * SAMPLE_RATE), int(6.6 * SAMPLE_RATE))  # the reply starts at about 5.7 s
+    leak = (int(leak_s[0] * SAMPLE_RATE), int(leak_s[1] * SAMPLE_RATE))
 
     def leaking(self, samples: np.ndarray, wall: float | None = None) -> aec_module.Cancelled:
         out = capture(self, samples, wall)
@@ -212,20 +229,20 @@ def test_the_devices_voice_leaking_past_aec3_is_never_spoken_back(
 
     monkeypatch.setattr(aec_module.EchoCanceller, "process_capture", leaking)
     wav, turns = talk_over
-    # Every onset becomes a segment (none too short for the VAD), so the leak always reaches
-    # the echo check: the playback pauses at the onset, and its echo soon stops.
-    vad = {"min_speech_s": 0.05, "min_confident_s": 0.0}
     config = _config(tmp_path, wav, mode="vad", duplex="full", **ECHO, **vad)
     log, stats = run_session(config, english)
     assert not _outside(log, turns)  # nothing of its own voice transcribed
     discarded = [(d.start_s, d.reason) for d in log.of(SpeechDiscarded)]
-    assert stats.own_voice_segments >= 1, discarded
+    assert stats.own_voice_segments >= 1 and (stats.resumed >= 1) == paused, discarded
     assert all(start < turns[1].start_s - 0.3 for start, _r in discarded), discarded
     assert _same_texts([t.text for t in log.of(Transcript)], [t.text for t in turns])
     first, second = (t.utterance_id for t in log.of(Transcript))
     played = {p.utterance_id: p.interrupted for p in log.of(Playback)}
     assert played == {first: True, second: False}, played  # the user's turn barged in
     assert stats.barge_ins == 1
+    # The reply went on after the leak, until the user's turn.
+    onset = next(s for s in log.of(SpeechStarted) if s.utterance_id == second)
+    assert not _silent_from(tmp_path / "out.wav", leak_s[1] + 0.5, onset.start_s)
 
 
 def test_without_cancellation_the_echo_comes_back(

@@ -109,6 +109,35 @@ def test_playback_queue_plays_in_order_and_stops_at_once_on_barge_in() -> None:
     assert np.allclose(q.render(10, now=11.0), 0.25)
 
 
+def test_a_paused_phrase_goes_on_from_a_gap_and_never_loops() -> None:
+    """hold()/release(): a phrase goes on from the quietest 20 ms (a gap between words) in
+    the 0.5 s before the cut, never before where it last went on; release(from_start=True)
+    plays it again from its start."""
+    q = PlaybackQueue()
+    q.sample_rate = 1000
+    phrase = np.ones(2000, np.float32)
+    phrase[700:760] = 0.0  # a gap between two words, 0.3 s before the cut below
+    q.enqueue(1, phrase)
+    q.render(1000, now=0.0)
+    q.hold()
+    assert not np.any(q.render(100, now=1.0))
+    q.release()
+    out = q.render(100, now=1.1)
+    # From 750, the middle of the gap's last 20 ms.
+    assert np.allclose(out[:10], 0.0) and np.allclose(out[10:], 1.0)
+    # Paused again at once: nothing is replayed twice, so pauses over and over still progress.
+    q.hold()
+    q.render(10, now=1.2)
+    q.release()
+    assert np.allclose(q.render(100, now=1.3), 1.0)
+    # After a hold of seconds (the grace window) the phrase plays again from its start.
+    q.hold()
+    q.render(10, now=1.4)
+    q.release(from_start=True)
+    out = q.render(800, now=1.5)
+    assert np.allclose(out[:700], 1.0) and np.allclose(out[700:760], 0.0)  # from the start
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[str] = []

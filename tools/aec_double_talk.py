@@ -4,7 +4,8 @@ Not a test. The device speaks five sentences through a synthetic room while its 
 learns; then the user (another sentence) starts over the device's voice, which stops
 ``--overlap`` seconds later (a barge-in). Moonshine tiny transcribes the user's stretch of
 each signal: the clean user, the raw microphone, AEC3's output (``Cancelled.detect``, what
-the VAD hears) and the recognizer's (``Cancelled.heard``: the linear filter once converged).
+the VAD hears), the recognizer's (``Cancelled.heard``: the linear filter once converged) and
+the segment check's batch fit of the echo path (``edge.live.echo_fit``).
 Also: over the user's first 150 ms, the user's level against the signal's error (what
 differs from the user alone: echo left, or user removed; higher is better, 60 = clean), and
 the echo removed over the 2 s of echo alone before the onset.
@@ -25,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from edge.asr.base import SAMPLE_RATE  # noqa: E402
 from edge.bench import BENCH_SENTENCES  # noqa: E402
-from edge.live import LiveConfig, ModelLoader  # noqa: E402
-from edge.live.aec import FRAME, EchoCanceller  # noqa: E402
+from edge.live import LiveConfig, ModelLoader, echo_fit  # noqa: E402
+from edge.live.aec import FRAME, REFINE_CONTEXT_S, EchoCanceller  # noqa: E402
 from edge.live.filedev import EchoPath, Room  # noqa: E402
 from edge.live.soak import speak  # noqa: E402
 
@@ -63,11 +64,17 @@ def run(sentences: list[np.ndarray], k: int, room: str, overlap_s: float) -> dic
         out = aec.process_capture(mic[i : i + BLOCK])
         heard[i : i + len(out.heard)], detect[i : i + len(out.detect)] = out.heard, out.detect
     shift = lambda x: np.concatenate([x[FRAME:], np.zeros(FRAME, np.float32)])  # noqa: E731
+    # The segment check's batch fit (EchoCanceller.refine) over the user's stretch as a VAD
+    # segment would hold it, and the 2 s before it.
+    lo, hi = onset - int((0.3 + REFINE_CONTEXT_S) * SAMPLE_RATE), onset + len(user_speech) + 4800
+    fitted = shift(heard)
+    fitted[lo:hi] = echo_fit.remove_echo(mic[lo:hi], far[lo:hi])
     return {
         "clean": user,
         "mic": mic,
         "detect (AEC3, VAD)": shift(detect),
         "heard (recognizer)": shift(heard),
+        "fit (segment check)": fitted,
         "_onset": np.array([onset, onset + len(user_speech)]),
     }
 

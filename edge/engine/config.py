@@ -39,6 +39,11 @@ class EchoCheck(Protocol):
         ``start_wall``/``end_wall``: the wall times of its first sample and of its end."""
         ...
 
+    def own_voice(self, start_wall: float, end_wall: float) -> bool:
+        """Whether the device's own voice explains all the microphone caught between these
+        wall times (an onset the VAD dropped as too short: the device's, or the user's)."""
+        ...
+
 
 @dataclass
 class Stages:

@@ -97,6 +97,13 @@ class Lifecycle(Part):
             return None
         return segment if audio is segment.audio else replace(segment, audio=audio)
 
+    def own_voice(self, start_s: float, end_s: float, end_wall: float) -> bool:
+        """Full duplex: whether the device's own voice explains the stream's audio from
+        ``start_s`` to ``end_s`` (it ended at ``end_wall``); without a canceller, False."""
+        if self.echo is None:
+            return False
+        return self.echo.own_voice(end_wall - (end_s - start_s), end_wall)
+
     def recognize(self, audio: np.ndarray) -> Heard:
         t0 = time.perf_counter()
         if self.stages.direct is not None:

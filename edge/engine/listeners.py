@@ -98,7 +98,10 @@ class VadListener:
                         life.begin(utterance_id, update.ended.end_s)
             if open_start is not None and not segmenter.in_speech and not ended:
                 # The VAD closed the segment without a result: too short, or not speech.
-                life.discard(utterance_id, open_start, segmenter.discarded or "too short")
+                now = position / SAMPLE_RATE
+                life.discard(
+                    utterance_id, open_start, self._why(open_start, now, wall_of(now), segmenter)
+                )
                 open_start = None
             interval = int(config.partial_interval_s * SAMPLE_RATE)
             if interval and segmenter.in_speech and position - last_partial >= interval:
@@ -116,7 +119,18 @@ class VadListener:
         if tail is not None:
             self._finish(tail, utterance_id, lambda _s: time.perf_counter())
         elif open_start is not None:
-            life.discard(utterance_id, open_start, segmenter.discarded or "too short")
+            now = position / SAMPLE_RATE
+            end_wall = last_wall_of(now) if last_wall_of is not None else time.perf_counter()
+            life.discard(utterance_id, open_start, self._why(open_start, now, end_wall, segmenter))
+
+    def _why(self, start_s: float, now_s: float, now_wall: float, segmenter: VadSegmenter) -> str:
+        """Why an onset the VAD closed without a segment is discarded. Over the device's
+        voice, the echo check looks from the onset to now (through the silence that closed
+        it): its own voice leaking past AEC3 lets playback resume; anything else there (a
+        cough, a short word, a turn AEC3 crushed in double talk) stays a barge-in."""
+        if self.life.own_voice(start_s, now_s, now_wall):
+            return OWN_VOICE
+        return segmenter.discarded or "too short"
 
     def _finish(
         self, segment: SpeechSegment, utterance_id: int, wall_of: Callable[[float], float]

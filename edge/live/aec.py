@@ -62,8 +62,8 @@ RECENT_S = 8.0  # microphone and aligned reference kept for ``refine``
 REFINE_CONTEXT_S = 2.0  # audio before a segment that the batch fit learns the path on too
 OWN_VOICE_S = 0.15  # a segment with less than this of anything but the device's echo in
 # it (``echo_fit.user_seconds``) is the device's own voice
-FIT_TRUSTED_DB = CONVERGED_DB  # echo the fit must remove outside the segment to be used,
-FIT_CHECKED_S = 0.25  # on at least this much echo
+FIT_TRUSTED_DB = CONVERGED_DB  # the fit must remove this much of the echo to be used, on
+FIT_CHECKED_S = 0.25  # at least this much of it (anywhere in its window)
 
 
 def unavailable_reason() -> str | None:
@@ -81,6 +81,18 @@ def unavailable_reason() -> str | None:
 
 def available() -> bool:
     return unavailable_reason() is None
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """``EchoCanceller._fit``: the window it fitted the echo path on, and what it found."""
+
+    mic: np.ndarray
+    cleaned: np.ndarray  # the microphone with the fitted echo removed
+    played: np.ndarray  # per sample: whether the device played something audible
+    segment: slice  # the samples asked about, within the window
+    floor: float  # the residual's noise power (``echo_fit.noise_floor``)
+    user_seconds: float  # of the segment: frames with something besides the echo
 
 
 @dataclass(frozen=True)
@@ -270,44 +282,65 @@ class EchoCanceller:
         finally:
             self.refine_cpu_s += time.perf_counter() - started
 
+    def own_voice(self, start_wall: float, end_wall: float) -> bool:
+        """Whether the device's own voice explains what the microphone caught between these
+        wall times (``edge.engine.EchoCheck``): an onset the VAD closed as too short is a
+        leak of the echo, or the user (a short word, or a turn AEC3 crushed in double talk:
+        the window reaches past the onset for that)."""
+        started = time.perf_counter()
+        try:
+            n = int(round((end_wall - start_wall) * SAMPLE_RATE))
+            fit = self._fit(end_wall, n)
+            return fit is not None and fit.user_seconds < OWN_VOICE_S
+        finally:
+            self.refine_cpu_s += time.perf_counter() - started
+
     def _refine(self, start_wall: float, end_wall: float, audio: np.ndarray) -> np.ndarray | None:
+        fit = self._fit(end_wall, len(audio))
+        if fit is None:
+            return audio
+        if fit.user_seconds < OWN_VOICE_S:
+            return None
+        # Trusted where it shows it removes the device's voice (it cannot explain the user's);
+        # a path it cannot follow leaves the live cancellers' signal.
+        reach = int(LINEAR_TAIL_S * SAMPLE_RATE)
+        echoing = np.convolve(fit.played, np.ones(reach))[: len(fit.cleaned)] > 0  # causal
+        shown = echo_fit.explained_seconds(fit.mic, fit.cleaned, echoing, FIT_TRUSTED_DB, fit.floor)
+        if shown < FIT_CHECKED_S:
+            return audio
+        self.refined_segments += 1
+        return fit.cleaned[fit.segment].astype(np.float32)
+
+    def _fit(self, end_wall: float, n: int) -> _Fit | None:
+        """The batch fit of the echo path over the ``n`` samples captured up to ``end_wall``
+        and ``REFINE_CONTEXT_S`` before them; None when the device was silent through them,
+        or they are not (all) kept."""
         with self._lock:
             frames = list(self._recent)
             recent_end = self._recent_end
         wall0 = self._capture_time.wall0
-        if wall0 is None or not frames:
-            return audio
+        if wall0 is None or not frames or n <= 0:
+            return None
         # The output runs one frame behind the microphone (see process_capture).
         end = int(round((end_wall - wall0) * SAMPLE_RATE)) - FRAME
-        start = end - len(audio)
+        start = end - n
         kept_from = recent_end - len(frames) * FRAME
-        if start < kept_from or end > recent_end or len(audio) == 0:
-            return audio  # longer than what is kept, or not captured here: leave it
+        if start < kept_from or end > recent_end:
+            return None  # longer than what is kept, or not captured here
         mic = np.concatenate([f[0] for f in frames]).astype(np.float32) / 32768.0
         reference = np.concatenate([f[1] for f in frames]).astype(np.float32) / 32768.0
         reach = int(LINEAR_TAIL_S * SAMPLE_RATE)  # the echo of a sound lasts this long
         played = _loud_samples(reference)
         if not played[max(0, start - kept_from - reach) : end - kept_from].any():
-            return audio  # the device was silent: nothing of it can be in the segment
+            return None  # the device was silent: nothing of it can be in the segment
         lo = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE))
         cleaned = echo_fit.remove_echo(mic[lo:], reference[lo:])
         if cleaned is None:
-            return audio
+            return None
         seg = slice(start - kept_from - lo, end - kept_from - lo)
         floor = echo_fit.noise_floor(cleaned)
-        if echo_fit.user_seconds(mic[lo:][seg], cleaned[seg], floor) < OWN_VOICE_S:
-            return None
-        # Trusted where it removed the echo outside the segment (echo alone, as the VAD heard
-        # no speech there); a path it cannot follow leaves the live cancellers' signal.
-        echoing = np.convolve(played[lo:], np.ones(reach))[: len(cleaned)] > 0  # causal
-        outside = echoing.copy()
-        outside[seg] = False
-        if outside.sum() < FIT_CHECKED_S * SAMPLE_RATE:
-            return audio
-        if echo_fit.explained_db(mic[lo:][outside], cleaned[outside]) < FIT_TRUSTED_DB:
-            return audio
-        self.refined_segments += 1
-        return cleaned[seg].astype(np.float32)
+        heard = echo_fit.user_seconds(mic[lo:][seg], cleaned[seg], floor)
+        return _Fit(mic[lo:], cleaned, played[lo:], seg, floor, heard)
 
     def _with_linear(
         self, mic: np.ndarray, suppressed: np.ndarray, reference: np.ndarray, index: int

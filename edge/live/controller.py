@@ -165,9 +165,6 @@ class LiveController:
         self._barge_pending: int | None = None
         self._resumed = 0
         self._own_voice = 0
-        # After a false onset, onsets over the same output wait for the echo check instead
-        # of pausing it (AEC3 leaks there; each pause would restart the phrase).
-        self._onsets_suspect = False
         if self.duplex == "full":
             self.aec = aec.EchoCanceller()
             self._playback_q.monitor = self._on_rendered
@@ -600,8 +597,7 @@ class LiveController:
                 # that must never come from the device's own voice: the echo check
                 # judges the segment first).
                 self._barge_pending = event.utterance_id
-                if not self._onsets_suspect:
-                    self._playback_q.hold()
+                self._playback_q.hold()
 
     def _confirm_barge_in(self) -> None:
         assert self._barge_pending is not None
@@ -613,9 +609,8 @@ class LiveController:
     def _resume_after_false_onset(self) -> None:
         self._barge_pending = None
         self._resumed += 1
-        self._onsets_suspect = True  # until the output falls silent
         if not self._holding:
-            self._playback_q.release()  # the paused phrase plays again from its start
+            self._playback_q.release()  # the paused phrase goes on (PlaybackQueue.hold)
 
     def _utterances_before(self, uid: int) -> list[int]:
         return [u for u, t in self._utterances.items() if u < uid and not t.interrupted]
@@ -643,7 +638,7 @@ class LiveController:
         if self._holding:
             self._holding = False
             if self._barge_pending is None:
-                self._playback_q.release()
+                self._playback_q.release(from_start=True)
 
     def _may_play(self) -> bool:
         # Half duplex: the device does not talk over the user (nor hear itself doing so).
@@ -657,8 +652,6 @@ class LiveController:
             for uid, samples in self._deferred:
                 self._playback_q.enqueue(uid, samples)
             self._deferred.clear()
-        if not self._playback_q.busy:
-            self._onsets_suspect = False
         while self._playback_q.started:
             uid, wall = self._playback_q.started.popleft()
             utterance = self._utterances.get(uid)

@@ -105,6 +105,19 @@ def user_seconds(mic: np.ndarray, cleaned: np.ndarray, floor: float) -> float:
     return float(np.sum(other)) * USER_FRAME / SAMPLE_RATE
 
 
+def explained_seconds(
+    mic: np.ndarray, cleaned: np.ndarray, where: np.ndarray, db: float, floor: float
+) -> float:
+    """How long the fit removed at least ``db`` from the microphone: 20 ms frames inside
+    ``where`` (per sample) that stand ``USER_OVER_FLOOR_DB`` above ``floor``. Only echo can
+    be explained, so this is how much echo the fit shows it follows, wherever the user
+    spoke around it."""
+    before, after = _frame_powers(mic), _frame_powers(cleaned)
+    inside = where[: len(before) * USER_FRAME].reshape(len(before), -1).all(axis=1)
+    judged = inside & (before > floor * 10 ** (USER_OVER_FLOOR_DB / 10))
+    return float(np.sum(judged & (before >= after * 10 ** (db / 10)))) * USER_FRAME / SAMPLE_RATE
+
+
 def noise_floor(cleaned: np.ndarray) -> float:
     """The residual's noise power: its quietest 20 ms frames (10th percentile)."""
     return float(np.percentile(_frame_powers(cleaned), 10)) + 1e-12

@@ -25,6 +25,7 @@ from ..engine import AudioBlock, PushToTalk
 from .aec import Cancelled
 
 POLL_S = 0.005
+REWIND_S = 0.5  # a paused phrase goes on from a gap between words at most this far back
 
 
 class CaptureQueue:
@@ -153,6 +154,9 @@ class PlaybackQueue:
         # with its wall time, the echo canceller's far-end reference. Must not block.
         self.monitor: Callable[[np.ndarray, float], None] | None = None
         self._held = False
+        self._paused_at: int | None = None  # offset in the current chunk where a hold cut it
+        self._resumed_from = 0  # offset of the current chunk its last resume started from
+        self._restart = False  # release(from_start=True)
 
     def enqueue(self, utterance_id: int, samples: np.ndarray) -> None:
         if utterance_id > self._drop_through and len(samples):
@@ -163,11 +167,16 @@ class PlaybackQueue:
         self._drop_through = max(self._drop_through, utterance_id)
 
     def hold(self) -> None:
-        """Fall silent within one callback, keeping what is queued; the interrupted chunk (a
-        phrase) plays again from its start on ``release``."""
+        """Fall silent within one callback, keeping what is queued; on ``release`` the
+        interrupted chunk (a phrase) goes on from the quietest moment (a gap between words) in
+        the ``REWIND_S`` before the cut, never before where it last went on: a pause, not a
+        restart, so pauses over and over (AEC3 leaking the device's voice) cannot loop it."""
         self._held = True
 
-    def release(self) -> None:
+    def release(self, from_start: bool = False) -> None:
+        """Play on; ``from_start``: the interrupted phrase again from its start (after a hold
+        of seconds, while the user went on talking)."""
+        self._restart = from_start
         self._held = False
 
     @property
@@ -186,19 +195,28 @@ class PlaybackQueue:
             self._current = None
             self.stopped_at = now
         if self._held:
-            if self._current is not None and self._offset:
-                self._offset = 0
+            if self._current is not None and self._offset and self._paused_at is None:
+                self._paused_at = self._offset
                 self.stopped_at = now
             if self.monitor is not None:
                 self.monitor(out, now)
             return out
+        if self._paused_at is not None:
+            if self._current is not None and self._restart:
+                self._offset = self._resumed_from = 0
+            elif self._current is not None:
+                self._offset = _resume_point(
+                    self._current[1], self._paused_at, self._resumed_from, self.sample_rate
+                )
+                self._resumed_from = self._offset
+            self._paused_at = None
         while filled < frames:
             if self._current is None:
                 try:
                     self._current = self._chunks.popleft()
                 except IndexError:
                     break
-                self._offset = 0
+                self._offset = self._resumed_from = 0
                 if self._current[0] <= self._drop_through:
                     self._current = None
                     continue
@@ -222,3 +240,16 @@ class PlaybackQueue:
         if self.monitor is not None:
             self.monitor(out, now)
         return out
+
+
+def _resume_point(samples: np.ndarray, cut: int, floor: int, rate: int) -> int:
+    """Where a phrase cut at ``cut`` goes on: the middle of its quietest 20 ms (a gap
+    between words) in the ``REWIND_S`` before the cut, and not before ``floor``."""
+    frame = max(1, rate // 50)
+    start = max(floor, cut - int(REWIND_S * rate))
+    frames = (cut - start) // frame
+    if frames < 1:
+        return cut
+    power = np.mean(samples[start : start + frames * frame].reshape(frames, frame) ** 2, axis=1)
+    latest = frames - 1 - int(np.argmin(power[::-1]))  # of a silent stretch, its end
+    return start + latest * frame + frame // 2
