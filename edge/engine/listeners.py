@@ -119,9 +119,10 @@ class VadListener:
         if tail is not None:
             self._finish(tail, utterance_id, lambda _s: time.perf_counter())
         elif open_start is not None:
+            assert last_wall_of is not None  # an onset came with audio
             now = position / SAMPLE_RATE
-            end_wall = last_wall_of(now) if last_wall_of is not None else time.perf_counter()
-            life.discard(utterance_id, open_start, self._why(open_start, now, end_wall, segmenter))
+            why = self._why(open_start, now, last_wall_of(now), segmenter)
+            life.discard(utterance_id, open_start, why)
 
     def _why(self, start_s: float, now_s: float, now_wall: float, segmenter: VadSegmenter) -> str:
         """Why an onset the VAD closed without a segment is discarded. Over the device's

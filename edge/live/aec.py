@@ -89,7 +89,7 @@ class _Fit:
 
     mic: np.ndarray
     cleaned: np.ndarray  # the microphone with the fitted echo removed
-    played: np.ndarray  # per sample: whether the device played something audible
+    echoing: np.ndarray  # per sample: whether an echo of the device's sound can be in it
     segment: slice  # the samples asked about, within the window
     floor: float  # the residual's noise power (``echo_fit.noise_floor``)
     user_seconds: float  # of the segment: frames with something besides the echo
@@ -278,7 +278,7 @@ class EchoCanceller:
         """
         started = time.perf_counter()
         try:
-            return self._refine(start_wall, end_wall, audio)
+            return self._refine(end_wall, audio)
         finally:
             self.refine_cpu_s += time.perf_counter() - started
 
@@ -295,7 +295,7 @@ class EchoCanceller:
         finally:
             self.refine_cpu_s += time.perf_counter() - started
 
-    def _refine(self, start_wall: float, end_wall: float, audio: np.ndarray) -> np.ndarray | None:
+    def _refine(self, end_wall: float, audio: np.ndarray) -> np.ndarray | None:
         fit = self._fit(end_wall, len(audio))
         if fit is None:
             return audio
@@ -303,9 +303,9 @@ class EchoCanceller:
             return None
         # Trusted where it shows it removes the device's voice (it cannot explain the user's);
         # a path it cannot follow leaves the live cancellers' signal.
-        reach = int(LINEAR_TAIL_S * SAMPLE_RATE)
-        echoing = np.convolve(fit.played, np.ones(reach))[: len(fit.cleaned)] > 0  # causal
-        shown = echo_fit.explained_seconds(fit.mic, fit.cleaned, echoing, FIT_TRUSTED_DB, fit.floor)
+        shown = echo_fit.explained_seconds(
+            fit.mic, fit.cleaned, fit.echoing, FIT_TRUSTED_DB, fit.floor
+        )
         if shown < FIT_CHECKED_S:
             return audio
         self.refined_segments += 1
@@ -327,20 +327,25 @@ class EchoCanceller:
         kept_from = recent_end - len(frames) * FRAME
         if start < kept_from or end > recent_end:
             return None  # longer than what is kept, or not captured here
-        mic = np.concatenate([f[0] for f in frames]).astype(np.float32) / 32768.0
-        reference = np.concatenate([f[1] for f in frames]).astype(np.float32) / 32768.0
+        # Only the frames from the one holding the window's first sample (the ring keeps 8 s).
+        first = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE)) // FRAME
+        taken_from = kept_from + first * FRAME  # capture index of the first sample taken
+        taken = list(itertools.islice(frames, first, None))
+        mic = np.concatenate([f[0] for f in taken]).astype(np.float32) / 32768.0
+        reference = np.concatenate([f[1] for f in taken]).astype(np.float32) / 32768.0
         reach = int(LINEAR_TAIL_S * SAMPLE_RATE)  # the echo of a sound lasts this long
         played = _loud_samples(reference)
-        if not played[max(0, start - kept_from - reach) : end - kept_from].any():
+        if not played[max(0, start - taken_from - reach) : end - taken_from].any():
             return None  # the device was silent: nothing of it can be in the segment
-        lo = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE))
+        lo = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE)) - first * FRAME
         cleaned = echo_fit.remove_echo(mic[lo:], reference[lo:])
         if cleaned is None:
             return None
-        seg = slice(start - kept_from - lo, end - kept_from - lo)
+        seg = slice(start - taken_from - lo, end - taken_from - lo)
         floor = echo_fit.noise_floor(cleaned)
         heard = echo_fit.user_seconds(mic[lo:][seg], cleaned[seg], floor)
-        return _Fit(mic[lo:], cleaned, played[lo:], seg, floor, heard)
+        echoing = np.convolve(played[lo:], np.ones(reach))[: len(cleaned)] > 0  # causal
+        return _Fit(mic[lo:], cleaned, echoing, seg, floor, heard)
 
     def _with_linear(
         self, mic: np.ndarray, suppressed: np.ndarray, reference: np.ndarray, index: int

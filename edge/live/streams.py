@@ -201,15 +201,14 @@ class PlaybackQueue:
             if self.monitor is not None:
                 self.monitor(out, now)
             return out
-        if self._paused_at is not None:
-            if self._current is not None and self._restart:
-                self._offset = self._resumed_from = 0
-            elif self._current is not None:
-                self._offset = _resume_point(
-                    self._current[1], self._paused_at, self._resumed_from, self.sample_rate
-                )
-                self._resumed_from = self._offset
-            self._paused_at = None
+        if self._paused_at is not None and self._current is not None:  # released
+            if self._restart:
+                self._offset = 0
+            else:
+                cut, floor = self._paused_at, self._resumed_from
+                self._offset = _resume_point(self._current[1], cut, floor, self.sample_rate)
+            self._resumed_from = self._offset
+        self._paused_at = None
         while filled < frames:
             if self._current is None:
                 try:
