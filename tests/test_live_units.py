@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.engine import AudioBlock, PushToTalk
+from edge.engine import OWN_VOICE, AudioBlock, PushToTalk
 from edge.errors import InputError
+from edge.live import aec
 from edge.live.config import ConfigError, LiveConfig, apply, load_config
 from edge.live.devices import (
     PA_DEVICE_UNAVAILABLE,
@@ -21,7 +22,7 @@ from edge.live.devices import (
 )
 from edge.live.filedev import EchoPath, MediaClock, Room, read_ptt_script
 from edge.live.keyboard import FIRST_REPEAT_S, KeyDecoder
-from edge.live.streams import CaptureQueue, PlaybackQueue
+from edge.live.streams import SESSION_SOUND, CaptureQueue, PlaybackQueue
 
 BLOCK = 320  # 20 ms at 16 kHz
 
@@ -138,6 +139,50 @@ def test_a_paused_phrase_goes_on_from_a_gap_and_never_loops() -> None:
     assert np.allclose(out[:700], 1.0) and np.allclose(out[700:760], 0.0)  # from the start
 
 
+def test_the_ready_sound_is_dropped_by_any_barge_in_and_is_not_speaking() -> None:
+    q = PlaybackQueue()
+    q.sample_rate = 1000
+    q.enqueue(SESSION_SOUND, np.ones(100, np.float32))
+    assert q.busy and not q.speaking  # the LEDs stay idle for it
+    q.render(10, now=0.0)
+    q.drop_through(SESSION_SOUND)  # the first utterance's barge-in drops through id 0
+    assert not np.any(q.render(10, now=0.01)) and not q.busy
+    q.enqueue(1, np.ones(10, np.float32))
+    assert q.speaking
+
+
+@pytest.mark.skipif(not aec.available(), reason=f"no AEC: {aec.unavailable_reason()}")
+@pytest.mark.parametrize("someone_spoke_since", [False, True])
+def test_a_hold_by_the_devices_own_voice_ends_when_it_is_found_out(
+    tmp_path: Path, someone_spoke_since: bool
+) -> None:
+    """An onset in the grace window holds the reply (the speaker going on); found to be the
+    device's own voice, the reply goes on at once instead of when the window ends, unless
+    someone started speaking since."""
+    from edge.events import SpeechDiscarded, SpeechEnded, SpeechStarted
+    from edge.live.controller import LiveController
+
+    wav = tmp_path / "in.wav"
+    wav.write_bytes(b"")  # never opened: the session does not run
+    config = LiveConfig(
+        source="en", target="en", input=str(wav), output=str(tmp_path / "o.wav"), duplex="full"
+    )
+    controller = LiveController(config, lambda _s, _t: None)  # type: ignore[arg-type,return-value]
+    queue = controller._playback_q
+    queue.sample_rate = 1000
+    controller._on_engine_event(SpeechStarted(1, 0.5))
+    controller._on_engine_event(SpeechEnded(1, 0.5, 2.0))  # confirmed at 2.6 s
+    queue.enqueue(1, np.ones(5000, np.float32))  # its reply plays
+    queue.render(100, now=0.0)
+    controller._on_engine_event(SpeechStarted(2, 3.0))  # in the grace window: a hold
+    assert queue.held
+    if someone_spoke_since:
+        controller._on_engine_event(SpeechStarted(3, 3.4))
+    controller._on_engine_event(SpeechDiscarded(2, 3.0, OWN_VOICE))
+    assert queue.held == someone_spoke_since
+    assert controller._stats(1.0).resumed == (0 if someone_spoke_since else 1)
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -198,6 +243,7 @@ mode = "ptt"
 input = "in.wav"
 output = "USB Audio"
 volume = 60
+ready_sound = false
 
 [vad]
 hangover_s = 0.8
@@ -228,6 +274,13 @@ threads = 4
     assert config.threads == 4 and config.volume == 60
     config = apply(config, {"mode": "vad", "hangover_s": 0.5, "volume": None, "ptt_script": None})
     assert config.mode == "vad" and config.hangover_s == 0.5 and config.volume == 60
+    assert config.ready_sound is False  # a setting on by default, off in the file ...
+    from edge.cli import build_parser
+    from edge.cli.options import given
+
+    for flags, expected in [([], False), (["--ready-sound"], True), (["--no-ready-sound"], False)]:
+        args = build_parser().parse_args(["live", "--from", "es", "--to", "en", *flags])
+        assert apply(config, given(args, LiveConfig)).ready_sound is expected  # ... flags on top
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,9 @@ def _argument(f: dataclasses.Field[Any], help: str | None = None) -> dict[str, A
     """argparse keywords for setting ``f``; every flag defaults to None (not given)."""
     kind, limits = f.metadata["kind"], bounds(f)
     text = _with_default(f) if help is None else help
-    if kind is bool:
+    if kind is bool:  # --x for a setting off by default; --x/--no-x for one that is on
+        if f.default is True:
+            return {"action": argparse.BooleanOptionalAction, "help": f.metadata["help"]}
         return {"action": "store_const", "const": True, "help": text}
     arguments: dict[str, Any] = {"help": text, "metavar": f.metadata["metavar"]}
     if f.metadata["choices"]:

@@ -17,7 +17,8 @@ the capture, each for the listener it suits:
   ``libspeexdsp``, ``heard`` is AEC3's signal too.
 
 Neither is perfect early in a session: AEC3 can let a stretch of the device's voice through,
-and the linear filter needs a second of echo to converge. So ``refine`` looks again at every
+and the linear filter needs a second of echo to converge. A session starts with
+``ready_sound`` for that (the controller plays it). So ``refine`` looks again at every
 finished segment the device may have echoed into, with a batch fit of the echo path over it
 (``echo_fit``): the device's own voice is discarded, the user's words get the echo fitted out.
 
@@ -64,6 +65,7 @@ OWN_VOICE_S = 0.15  # a segment with less than this of anything but the device's
 # it (``echo_fit.user_seconds``) is the device's own voice
 FIT_TRUSTED_DB = CONVERGED_DB  # the fit must remove this much of the echo to be used, on
 FIT_CHECKED_S = 0.25  # at least this much of it (anywhere in its window)
+READY_SOUND_S = 0.5  # measured: docs/live.md (The ready sound)
 
 
 def unavailable_reason() -> str | None:
@@ -81,6 +83,20 @@ def unavailable_reason() -> str | None:
 
 def available() -> bool:
     return unavailable_reason() is None
+
+
+def ready_sound(rate: int) -> np.ndarray:
+    """The sound a full-duplex session starts with: ``READY_SOUND_S`` of noise (a radio's
+    squelch burst; the same every time), -10 dBFS peak, with 20/50 ms fades. Every frequency
+    at once on purpose: AEC3 learns the room from it, so a user talking over the first reply
+    loses less of their onset. Measured in ``docs/live.md`` (The ready sound), as the sweep
+    and the tune of three notes it was chosen over (both left the first reply's echo leaking
+    to the VAD: AEC3 had heard the room one frequency at a time)."""
+    n = int(READY_SOUND_S * rate)
+    t = np.arange(n) / rate
+    noise = np.random.default_rng(0).standard_normal(n)
+    fade = np.minimum(1.0, np.minimum(t / 0.02, (READY_SOUND_S - t) / 0.05))
+    return (0.3 * noise / np.max(np.abs(noise)) * fade).astype(np.float32)
 
 
 @dataclass(frozen=True)

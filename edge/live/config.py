@@ -11,6 +11,7 @@ duplex = "auto"         # full: echo cancellation, the microphone stays open; ha
 input = "USB"           # device index, name substring, or a WAV/FLAC file
 output = "default"
 volume = 80
+ready_sound = true      # full duplex: a burst of noise at the start trains the echo canceller
 
 [vad]
 min_silence_s = 0.6
@@ -143,6 +144,13 @@ class LiveConfig(
         bounds=Bounds(0, 1),
         metavar="GAIN",
         help="files only: feed the output back, this loud",
+    )
+    ready_sound: bool = setting(
+        True,
+        section="audio",
+        kind=bool,
+        help="full duplex: start with a short burst of noise, which teaches the echo "
+        "canceller the room before the first reply (speak after it)",
     )
     room_delay_s: float = setting(
         0.04,

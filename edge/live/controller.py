@@ -9,7 +9,8 @@ States (published as ``StateChanged``; the first that holds wins):
     idle       waiting for speech or a press
 
 Echo: in full duplex (the default with a microphone, a speaker and the AEC, edge.live.aec)
-the microphone stays open: every rendered block is the echo canceller's far-end reference,
+the microphone stays open. The session starts with the ready sound (``aec.ready_sound``),
+so the cancellers have learned the room before the first reply; every rendered block is the echo canceller's far-end reference,
 fed in wall-time order before the capture that holds its echo, and VAD, ASR and barge-in
 hear only the cancelled signal. In half duplex (no AEC, or asked for) the microphone is
 muted while the device speaks and for ``echo_guard_s`` after, and translated speech waits
@@ -78,7 +79,7 @@ from .filedev import (
     read_ptt_script,
 )
 from .pipeline import engine_config
-from .streams import CaptureQueue, PlaybackQueue
+from .streams import SESSION_SOUND, CaptureQueue, PlaybackQueue
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class LiveController:
         self._in_speech = False
         self._fault: str | None = None
         self._max_uid = 0
-        self._dropped_through = 0
+        self._dropped_through = SESSION_SOUND - 1  # the ready sound can be barged in on
         self._utterances: dict[int, _Utterance] = {}
         self._deferred: list[tuple[int, np.ndarray]] = []
         self._counters = _Counters()
@@ -159,6 +160,7 @@ class LiveController:
         self._holding = False
         self._release_at: float | None = None  # wall time a hold ends unless speech goes on
         self._holds = 0
+        self._hold_onset: int | None = None  # the utterance whose onset started the hold
         # Full duplex: the utterance whose onset over the device's voice paused the output;
         # its end (or discard as too short / not speech) drops the paused speech: a barge-in;
         # its discard as the device's own voice resumes it (AEC3 leaked the echo).
@@ -242,6 +244,9 @@ class LiveController:
         try:
             self._clock.start()
             assert self._capture is not None and self._playback is not None
+            if self.aec is not None and self.config.ready_sound:
+                rate = self._playback_q.sample_rate
+                self._playback_q.enqueue(SESSION_SOUND, aec.ready_sound(rate))
             self._playback.start()
             self._capture.start()
             self._engine_thread = threading.Thread(
@@ -533,7 +538,7 @@ class LiveController:
                     if self.duplex == "full":
                         self._talked_over(event)
             elif isinstance(event, SpeechEnded):
-                self._in_speech = False
+                self._in_speech = self._in_speech and uid != self._max_uid  # (a newer one speaks)
                 if self._barge_pending is not None:
                     self._confirm_barge_in()
                 utterance = self._utterances.setdefault(event.utterance_id, _Utterance())
@@ -542,7 +547,7 @@ class LiveController:
                 self._schedule_release()
                 self._counters.utterances += 1
             elif isinstance(event, SpeechDiscarded):
-                self._in_speech = False
+                self._in_speech = self._in_speech and uid != self._max_uid
                 if event.reason == OWN_VOICE:
                     self._own_voice += 1
                 if self._barge_pending == event.utterance_id:
@@ -550,6 +555,8 @@ class LiveController:
                         self._resume_after_false_onset()
                     else:  # a cough, a short word: a barge-in, as before the echo check
                         self._confirm_barge_in()
+                elif event.reason == OWN_VOICE and self._hold_onset == uid == self._max_uid:
+                    self._end_false_hold()  # (no one spoke since: then the hold stays)
                 self._schedule_release()
                 self._utterances.pop(event.utterance_id, None)
             elif isinstance(event, AudioOut):
@@ -588,6 +595,7 @@ class LiveController:
             self._release_at = None  # they go on: hold until the next pause ends
             if not self._holding:
                 self._holding = True
+                self._hold_onset = event.utterance_id
                 self._holds += 1
                 self._playback_q.hold()
         else:
@@ -612,6 +620,17 @@ class LiveController:
         if not self._holding:
             self._playback_q.release()  # the paused phrase goes on (PlaybackQueue.hold)
 
+    def _end_false_hold(self) -> None:
+        """The onset that held the reply in the grace window was the device's own voice: the
+        speaker did not go on, so the reply goes on now (from the gap it paused in), not when
+        the window ends."""
+        self._hold_onset = None
+        if self._holding:
+            self._holding, self._release_at = False, None
+            self._resumed += 1
+            if self._barge_pending is None:
+                self._playback_q.release()
+
     def _utterances_before(self, uid: int) -> list[int]:
         return [u for u, t in self._utterances.items() if u < uid and not t.interrupted]
 
@@ -621,8 +640,8 @@ class LiveController:
         once is likely to do so again; playing into the window would talk over their next
         words, and AEC3 attenuates the user while the device speaks (measured: their first
         60-100 ms by 40-60 dB, until the output falls silent), clipping those words."""
-        if not self._holding:
-            return
+        if not self._holding or self._in_speech:
+            return  # (someone speaks: their segment's end schedules it)
         wall = None
         if self._confirmed_end_s is not None:
             wall = self._capture_q.wall_of(self._confirmed_end_s)
@@ -634,7 +653,7 @@ class LiveController:
             self._release_hold()
 
     def _release_hold(self) -> None:
-        self._release_at = None
+        self._release_at = self._hold_onset = None
         if self._holding:
             self._holding = False
             if self._barge_pending is None:
@@ -724,7 +743,7 @@ class LiveController:
             state = "error"
         elif self._ptt_held or self._in_speech:
             state = "listening"
-        elif self._playback_q.busy:
+        elif self._playback_q.speaking:  # the ready sound is not: the LEDs stay idle
             state = "speaking"
         elif self._deferred or self._utterances_waiting():
             state = "thinking"

@@ -136,6 +136,9 @@ class CaptureQueue:
         return None
 
 
+SESSION_SOUND = 0  # the playback id of the session's own sounds (the ready sound)
+
+
 class PlaybackQueue:
     def __init__(self) -> None:
         self.sample_rate = 0  # set by the sink that renders it
@@ -144,7 +147,7 @@ class PlaybackQueue:
         self._chunks: deque[tuple[int, np.ndarray]] = deque()
         self._current: tuple[int, np.ndarray] | None = None
         self._offset = 0
-        self._drop_through = 0
+        self._drop_through = -1  # nothing yet; id 0 is the session's own (SESSION_SOUND)
         self._last_started = 0
         self.started: deque[tuple[int, float]] = deque()  # (utterance id, wall of first sound)
         self.playing_id = 0  # utterance whose audio was rendered last
@@ -159,6 +162,7 @@ class PlaybackQueue:
         self._restart = False  # release(from_start=True)
 
     def enqueue(self, utterance_id: int, samples: np.ndarray) -> None:
+        """Speech of an utterance (ids from 1), or ``SESSION_SOUND``: any barge-in drops it."""
         if utterance_id > self._drop_through and len(samples):
             self._chunks.append((utterance_id, samples))
 
@@ -186,6 +190,14 @@ class PlaybackQueue:
     @property
     def busy(self) -> bool:
         return self._current is not None or bool(self._chunks)
+
+    @property
+    def speaking(self) -> bool:
+        """Whether an utterance's speech is playing or queued (not only the ready sound)."""
+        current = self._current
+        queued = list(self._chunks)  # one C call: the callback cannot change it meanwhile
+        playing = [] if current is None else [current]
+        return any(uid != SESSION_SOUND for uid, _s in [*playing, *queued])
 
     def render(self, frames: int, now: float) -> np.ndarray:
         """From the playback callback: the next ``frames`` samples, silence when idle."""
