@@ -10,9 +10,9 @@ States (published as ``StateChanged``; the first that holds wins):
 
 Echo: in full duplex (the default with a microphone, a speaker and the AEC, edge.live.aec)
 the microphone stays open. The session starts with the ready sound (``aec.ready_sound``),
-so the cancellers have learned the room before the first reply; every rendered block is the echo canceller's far-end reference,
-fed in wall-time order before the capture that holds its echo, and VAD, ASR and barge-in
-hear only the cancelled signal. In half duplex (no AEC, or asked for) the microphone is
+so the cancellers have learned the room before the first reply; every rendered block is
+the echo canceller's far-end reference, fed in wall-time order before the capture that
+holds its echo, and VAD, ASR and barge-in hear only the cancelled signal. In half duplex (no AEC, or asked for) the microphone is
 muted while the device speaks and for ``echo_guard_s`` after, and translated speech waits
 while the user is talking, so the device never hears (and re-translates) itself.
 
