@@ -343,8 +343,9 @@ class EchoCanceller:
         kept_from = recent_end - len(frames) * FRAME
         if start < kept_from or end > recent_end:
             return None  # longer than what is kept, or not captured here
+        window = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE))  # in the ring
         # Only the frames from the one holding the window's first sample (the ring keeps 8 s).
-        first = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE)) // FRAME
+        first = window // FRAME
         taken_from = kept_from + first * FRAME  # capture index of the first sample taken
         taken = list(itertools.islice(frames, first, None))
         mic = np.concatenate([f[0] for f in taken]).astype(np.float32) / 32768.0
@@ -353,7 +354,7 @@ class EchoCanceller:
         played = _loud_samples(reference)
         if not played[max(0, start - taken_from - reach) : end - taken_from].any():
             return None  # the device was silent: nothing of it can be in the segment
-        lo = max(0, start - kept_from - int(REFINE_CONTEXT_S * SAMPLE_RATE)) - first * FRAME
+        lo = window - first * FRAME
         cleaned = echo_fit.remove_echo(mic[lo:], reference[lo:])
         if cleaned is None:
             return None

@@ -12,9 +12,10 @@ Echo: in full duplex (the default with a microphone, a speaker and the AEC, edge
 the microphone stays open. The session starts with the ready sound (``aec.ready_sound``),
 so the cancellers have learned the room before the first reply; every rendered block is
 the echo canceller's far-end reference, fed in wall-time order before the capture that
-holds its echo, and VAD, ASR and barge-in hear only the cancelled signal. In half duplex (no AEC, or asked for) the microphone is
-muted while the device speaks and for ``echo_guard_s`` after, and translated speech waits
-while the user is talking, so the device never hears (and re-translates) itself.
+holds its echo, and VAD, ASR and barge-in hear only the cancelled signal. In half duplex
+(no AEC, or asked for) the microphone is muted while the device speaks and for
+``echo_guard_s`` after, and translated speech waits while the user is talking, so the
+device never hears (and re-translates) itself.
 
 Barge-in: a push-to-talk press, or in full duplex speech onset, drops the speech of every
 earlier utterance; the playback callback goes silent within one device buffer (20 ms).
@@ -624,12 +625,9 @@ class LiveController:
         """The onset that held the reply in the grace window was the device's own voice: the
         speaker did not go on, so the reply goes on now (from the gap it paused in), not when
         the window ends."""
-        self._hold_onset = None
         if self._holding:
-            self._holding, self._release_at = False, None
             self._resumed += 1
-            if self._barge_pending is None:
-                self._playback_q.release()
+        self._release_hold(from_start=False)
 
     def _utterances_before(self, uid: int) -> list[int]:
         return [u for u, t in self._utterances.items() if u < uid and not t.interrupted]
@@ -652,12 +650,12 @@ class LiveController:
         if self._release_at is not None and time.perf_counter() >= self._release_at:
             self._release_hold()
 
-    def _release_hold(self) -> None:
+    def _release_hold(self, from_start: bool = True) -> None:
         self._release_at = self._hold_onset = None
         if self._holding:
             self._holding = False
             if self._barge_pending is None:
-                self._playback_q.release(from_start=True)
+                self._playback_q.release(from_start=from_start)
 
     def _may_play(self) -> bool:
         # Half duplex: the device does not talk over the user (nor hear itself doing so).
